@@ -1,0 +1,142 @@
+"""``python -m reproduce <command>``: schedules, stepsizes, range tests and training runs.
+
+Every command turns a bad parameter into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+import warnings
+from collections.abc import Sequence
+
+from . import schedules, stepsize
+
+
+def _schedule_from_args(a: argparse.Namespace, iterations: int | None) -> schedules.Schedule:
+    mom = a.momentum
+    if mom is not None:
+        mom = mom[0] if len(mom) == 1 else tuple(mom)
+    total = getattr(a, "total_iterations", None) or iterations
+    return schedules.Schedule(
+        policy=a.policy,
+        base_lr=a.base_lr,
+        max_lr=a.max_lr,
+        stepsize=a.stepsize,
+        gamma=a.gamma,
+        decay=a.decay,
+        total_iterations=total if a.policy == "one_cycle" else None,
+        final_lr=a.final_lr,
+        milestones=tuple(a.milestones or ()),
+        momentum=mom,
+        exp_range_bounds=a.exp_range_bounds,
+    )
+
+
+def add_schedule_args(p: argparse.ArgumentParser, required_policy: bool = True) -> None:
+    g = p.add_argument_group("schedule (PAPERS.md gives each formula)")
+    g.add_argument("--policy", required=required_policy, default=None if required_policy else "fixed",
+                   help=f"one of: {', '.join(p_ for p_ in schedules.POLICIES if p_ != 'staged')}")
+    g.add_argument("--base-lr", type=float, required=required_policy, default=None if required_policy else 0.01,
+                   help="lower bound (CLR) / start (decays)")
+    g.add_argument("--max-lr", type=float, help="upper bound of a cycle")
+    g.add_argument("--stepsize", type=int, help="half a cycle, in iterations (see `stepsize`)")
+    g.add_argument("--gamma", type=float, help="exp_range/exp factor per iteration; multistep/step_decay drop, in (0, 1]")
+    g.add_argument("--decay", type=float, help="time_decay / exponential_decay constant d >= 0")
+    g.add_argument("--final-lr", type=float, help="one_cycle: LR at the end of annihilation (default base/100)")
+    g.add_argument("--milestones", type=int, nargs="+", help="multistep: iterations where LR *= gamma")
+    g.add_argument("--momentum", type=float, nargs="+", metavar="M",
+                   help="one value: constant; two (high low): cycled against the LR")
+    g.add_argument("--exp-range-bounds", action="store_true",
+                   help="exp_range: scale both bounds by gamma**it (the paper's words) instead of the amplitude")
+
+
+def cmd_schedule(a: argparse.Namespace) -> int:
+    if a.iterations < 0:
+        raise ValueError(f"iterations={a.iterations} is invalid: expected an integer >= 0")
+    s = _schedule_from_args(a, a.iterations)
+    rows = s.table(a.iterations)
+    if a.csv:
+        with open(a.csv, "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["iteration", "lr", "momentum"])
+            w.writerows(rows)
+    if a.plot:
+        from .plots import plot_schedule
+
+        plot_schedule(s, a.iterations, a.plot)
+    if not a.csv and not a.plot:
+        out = csv.writer(sys.stdout)
+        out.writerow(["iteration", "lr", "momentum"])
+        out.writerows((i, f"{lr:.10g}", "" if m is None else f"{m:.10g}") for i, lr, m in rows)
+    return 0
+
+
+def cmd_stepsize(a: argparse.Namespace) -> int:
+    if a.table:
+        import pandas as pd
+
+        df = pd.DataFrame(stepsize.paper_table())
+        cols = ["setting", "batch_size", "exact", "it_per_epoch", "paper_it_per_epoch",
+                "it_per_epoch_ceil", "it_per_epoch_floor", "epochs_per_step", "stepsize", "paper_stepsize"]
+        print(df[cols].to_string(index=False))
+        return 0
+    if a.images is None or a.batch_size is None:
+        raise ValueError("--images and --batch-size are required (or use --table)")
+    ipe = stepsize.iterations_per_epoch(a.images, a.batch_size, a.rounding)
+    print(f"iterations per epoch: {ipe}  ({a.images} / {a.batch_size} = {a.images / a.batch_size:.4f}, {a.rounding})")
+    if a.epochs_per_step is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            step = stepsize.stepsize(a.images, a.batch_size, a.epochs_per_step, a.rounding)
+        print(f"stepsize: {step} iterations ({a.epochs_per_step} epochs; cycle = {2 * step})")
+        for w in caught:
+            print(f"warning: {w.message}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m reproduce",
+        description="Reproduce Smith's cyclical learning rates and 1cycle policy.",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("schedule", help="print or plot a learning-rate policy over iterations",
+                       description="Print (CSV), save or plot lr and momentum for every iteration.")
+    add_schedule_args(s)
+    s.add_argument("--iterations", type=int, required=True, help="how many iterations (also one_cycle's total)")
+    s.add_argument("--csv", help="write iteration,lr,momentum to this file")
+    s.add_argument("--plot", help="save a figure of the schedule (PNG/PDF)")
+    s.set_defaults(func=cmd_schedule)
+
+    z = sub.add_parser("stepsize", help="iterations per epoch and stepsize (CLR §3.3, claim C9)",
+                       description="Iterations per epoch and the CLR stepsize from k epochs.")
+    z.add_argument("--images", type=int, help="training images (CIFAR-10: 50000, ImageNet: 1281167)")
+    z.add_argument("--batch-size", type=int)
+    z.add_argument("--epochs-per-step", type=float, help="half a cycle in epochs (paper: 2-10)")
+    z.add_argument("--rounding", choices=stepsize.ROUNDINGS, default="nearest",
+                   help="nearest (the paper's quotes), ceil (partial batch kept), floor (drop_last)")
+    z.add_argument("--table", action="store_true", help="the paper's CIFAR-10/AlexNet/GoogLeNet rows (claim C9)")
+    z.set_defaults(func=cmd_stepsize)
+
+    _add_training_commands(sub)
+    return p
+
+
+def _add_training_commands(sub) -> None:
+    """train / range-test need the training stack; imported lazily to keep --help fast."""
+    from .train_cli import add_commands
+
+    add_commands(sub, add_schedule_args, _schedule_from_args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except (ValueError, FileNotFoundError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2

@@ -1,0 +1,49 @@
+"""Figures drawn from schedules and stored results (seaborn on matplotlib's Agg backend)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+from .schedules import Schedule  # noqa: E402
+
+sns.set_theme(style="whitegrid", context="notebook")
+
+
+def save(fig, path: str | Path) -> list[Path]:
+    """Save ``fig`` to ``path``; a path without suffix gets both .png and .pdf (citable)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    targets = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".pdf")]
+    for t in targets:
+        fig.savefig(t, dpi=150, bbox_inches="tight")
+    plt.close(fig)
+    return targets
+
+
+def schedule_axes(schedule: Schedule, iterations: int, ax=None, label: str | None = None):
+    """LR over iterations on ``ax`` and, if the schedule sets it, momentum on a twin axis."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    rows = schedule.table(iterations)
+    its = [r[0] for r in rows]
+    ax.plot(its, [r[1] for r in rows], color="C0", label=label or schedule.policy)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("learning rate")
+    if any(r[2] is not None for r in rows) and isinstance(schedule.momentum, tuple):
+        ax2 = ax.twinx()
+        ax2.plot(its, [r[2] for r in rows], color="C1", ls="--", label="momentum")
+        ax2.set_ylabel("momentum", color="C1")
+        ax2.grid(False)
+    ax.set_title(label or schedule.policy)
+    return ax
+
+
+def plot_schedule(schedule: Schedule, iterations: int, path: str | Path) -> list[Path]:
+    ax = schedule_axes(schedule, iterations)
+    return save(ax.figure, path)

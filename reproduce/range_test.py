@@ -1,0 +1,218 @@
+"""The LR range test (CLR §3.3; DA §4.1): raise the LR every mini-batch and watch.
+
+Smith reads *accuracy* against LR (base where it starts to rise, max where it peaks or turns
+ragged); the fastai / torch-lr-finder school reads the *loss* (a decade below its minimum,
+or its steepest descent). :func:`lr_range_test` records both and suggests all of them side
+by side. The LR of iteration ``i`` (of ``n``) is ``start + (end - start) * i/(n-1)``
+(linear) or ``start * (end/start) ** (i/(n-1))`` (exp), the LR that batch was trained with;
+the smoothed loss is torch-lr-finder's exponential average, so the two agree exactly
+(``tests/test_range_test.py``). Model and optimizer are restored afterwards, always.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+MODES = ("linear", "exp")
+
+
+def range_test_lr(i: int, start_lr: float, end_lr: float, num_iter: int, mode: str) -> float:
+    """The LR used at iteration ``i`` of the test."""
+    r = i / (num_iter - 1)
+    if mode == "exp":
+        return start_lr * (end_lr / start_lr) ** r
+    return start_lr + (end_lr - start_lr) * r
+
+
+@dataclass
+class RangeTestResult:
+    """``history``: one row per iteration (``iteration, lr, loss, smoothed_loss`` and
+    ``accuracy`` where measured). ``suggestions``: name -> LR (``None`` when a rule cannot
+    be applied, e.g. Smith's rules without accuracy)."""
+
+    history: pd.DataFrame
+    mode: str
+    stopped_early: bool
+    stop_lr: float | None
+    suggestions: dict[str, float | None] = field(default_factory=dict)
+
+    def plot(self, ax=None, title: str | None = None):
+        """Smoothed loss (and accuracy, on a second axis) against LR, suggestions marked."""
+        import matplotlib.pyplot as plt
+        import seaborn as sns
+
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        h = self.history
+        sns.lineplot(x=h["lr"], y=h["smoothed_loss"], ax=ax, color="C0", label="smoothed loss")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss (smoothed)")
+        if self.mode == "exp":
+            ax.set_xscale("log")
+        handles, labels = ax.get_legend_handles_labels()
+        acc = h.dropna(subset=["accuracy"]) if "accuracy" in h else h.iloc[0:0]
+        if len(acc):
+            ax2 = ax.twinx()
+            ax2.plot(acc["lr"], acc["accuracy"], color="C1", marker=".", label="accuracy")
+            ax2.set_ylabel("held-out accuracy")
+            h2, l2 = ax2.get_legend_handles_labels()
+            handles, labels = handles + h2, labels + l2
+        styles = {"smith_base": "C2", "smith_max": "C3", "loss_min_div10": "C4", "steepest": "C5"}
+        for name, lr in self.suggestions.items():
+            if lr is not None:
+                handles.append(ax.axvline(lr, ls="--", color=styles.get(name, "k"), lw=1))
+                labels.append(f"{name} = {lr:.3g}")
+        ax.legend(handles, labels, fontsize=8, loc="upper left")
+        if ax.get_legend() is not None and len(acc):
+            ax.get_legend().remove()
+            ax.figure.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(0.12, 0.88))
+        if title:
+            ax.set_title(title)
+        return ax
+
+
+def suggest(history: pd.DataFrame, mode: str, rise_fraction: float = 0.1) -> dict[str, float | None]:
+    """Every rule's LR from a range-test history.
+
+    - ``smith_base``: first LR where accuracy has risen by ``rise_fraction`` of its total
+      rise (Smith: "where accuracy starts to increase"); ``smith_max``: LR of peak accuracy
+      (Smith: "where it slows, becomes ragged or falls").
+    - ``loss_min_div10``: the LR of minimum smoothed loss / 10.
+    - ``steepest``: the LR of most negative slope of the smoothed loss (per iteration,
+      which in exp mode is per log-LR), ignoring the first and last few points as
+      torch-lr-finder does.
+    """
+    out: dict[str, float | None] = {"smith_base": None, "smith_max": None}
+    if "accuracy" in history:
+        acc = history.dropna(subset=["accuracy"])
+        if len(acc) >= 3:
+            a = acc["accuracy"].to_numpy()
+            peak = int(np.argmax(a))
+            rise = a[peak] - a[0]
+            if rise > 0:
+                started = np.nonzero(a[: peak + 1] >= a[0] + rise_fraction * rise)[0][0]
+                out["smith_base"] = float(acc["lr"].iloc[started])
+                out["smith_max"] = float(acc["lr"].iloc[peak])
+    loss = history["smoothed_loss"].to_numpy()
+    lrs = history["lr"].to_numpy()
+    finite = np.isfinite(loss)
+    out["loss_min_div10"] = float(lrs[np.nanargmin(np.where(finite, loss, np.nan))] / 10) if finite.any() else None
+    n = len(loss)
+    skip_start, skip_end = min(10, n // 10), min(5, n // 10)
+    seg = loss[skip_start : n - skip_end]
+    if len(seg) >= 3 and np.isfinite(seg).all():
+        out["steepest"] = float(lrs[skip_start + int(np.argmin(np.gradient(seg)))])
+    else:
+        out["steepest"] = None
+    return out
+
+
+def lr_range_test(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
+    *,
+    start_lr: float,
+    end_lr: float,
+    num_iter: int,
+    mode: str = "linear",
+    smooth: float = 0.05,
+    diverge: float = 4.0,
+    eval_fn: Callable[[nn.Module], float] | None = None,
+    eval_every: int | None = None,
+    progress: bool = True,
+) -> RangeTestResult:
+    """Run the range test and restore ``model`` and ``optimizer`` afterwards (also on error).
+
+    ``batches`` is any re-iterable of ``(inputs, targets)`` on the model's device (a list, a
+    DataLoader, a :class:`reproduce.data.DeviceLoader`); it is cycled when it runs out.
+    ``eval_fn(model) -> accuracy`` is called in eval mode every ``eval_every`` iterations
+    (default: 50 points over the test). The test stops early when the smoothed loss is not
+    finite or exceeds ``diverge`` x its minimum.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is invalid: expected one of {', '.join(MODES)}")
+    if not (isinstance(num_iter, int) and num_iter >= 2):
+        raise ValueError(f"num_iter={num_iter!r} is invalid: expected an integer >= 2")
+    if not (start_lr > 0 if mode == "exp" else start_lr >= 0):
+        raise ValueError(f"start_lr={start_lr!r} is invalid: expected a number {'> 0' if mode == 'exp' else '>= 0'}")
+    if not (math.isfinite(end_lr) and end_lr > start_lr):
+        raise ValueError(f"end_lr={end_lr!r} is invalid: expected a finite number > start_lr ({start_lr})")
+    if not (0 <= smooth < 1):
+        raise ValueError(f"smooth={smooth!r} is invalid: expected a number in [0, 1)")
+    if not (diverge > 1):
+        raise ValueError(f"diverge={diverge!r} is invalid: expected a number > 1")
+    if eval_every is None:
+        eval_every = max(1, num_iter // 50)
+    if eval_every < 1:
+        raise ValueError(f"eval_every={eval_every!r} is invalid: expected an integer >= 1")
+
+    model_state = copy.deepcopy(model.state_dict())
+    optim_state = copy.deepcopy(optimizer.state_dict())
+    was_training = model.training
+    rows: list[dict] = []
+    stopped = False
+    try:
+        model.train()
+        best = math.inf
+        smoothed = None
+        source = itertools.cycle(batches) if isinstance(batches, list | tuple) else _cycle(batches)
+        for i in tqdm(range(num_iter), desc="range test", disable=not progress, leave=False):
+            lr = range_test_lr(i, start_lr, end_lr, num_iter, mode)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            inputs, targets = next(source)
+            optimizer.zero_grad(set_to_none=True)
+            loss_t = criterion(model(inputs), targets)
+            loss_t.backward()
+            optimizer.step()
+            loss = float(loss_t.detach())
+            smoothed = loss if smoothed is None or smooth == 0 else smooth * loss + (1 - smooth) * smoothed
+            row = {"iteration": i, "lr": lr, "loss": loss, "smoothed_loss": smoothed}
+            if eval_fn is not None and (i % eval_every == 0 or i == num_iter - 1):
+                model.eval()
+                with torch.no_grad():
+                    row["accuracy"] = float(eval_fn(model))
+                model.train()
+            rows.append(row)
+            best = min(best, smoothed)
+            if not math.isfinite(smoothed) or smoothed > diverge * best:
+                stopped = True
+                break
+    finally:
+        model.load_state_dict(model_state)
+        optimizer.load_state_dict(optim_state)
+        model.train(was_training)
+
+    history = pd.DataFrame(rows)
+    if "accuracy" not in history:
+        history["accuracy"] = np.nan
+    return RangeTestResult(
+        history=history,
+        mode=mode,
+        stopped_early=stopped,
+        stop_lr=float(history["lr"].iloc[-1]) if stopped else None,
+        suggestions=suggest(history, mode),
+    )
+
+
+def _cycle(iterable: Iterable):
+    """Like itertools.cycle but re-iterates (re-shuffles) instead of replaying a cache."""
+    while True:
+        empty = True
+        for item in iterable:
+            empty = False
+            yield item
+        if empty:
+            raise ValueError("batches is empty: the range test needs at least one batch")

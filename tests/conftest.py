@@ -1,0 +1,10 @@
+"""Shared test set-up: one thread per pytest-xdist worker (two workers on two cores would
+otherwise each spawn two threads and collapse), denormals flushed as on a real run."""
+
+import os
+
+import torch
+
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
+torch.set_flush_denormal(True)
