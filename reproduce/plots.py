@@ -47,3 +47,14 @@ def schedule_axes(schedule: Schedule, iterations: int, ax=None, label: str | Non
 def plot_schedule(schedule: Schedule, iterations: int, path: str | Path) -> list[Path]:
     ax = schedule_axes(schedule, iterations)
     return save(ax.figure, path)
+
+
+def plot_range_test(run, ax=None, title: str | None = None):
+    """A stored range test (``reproduce.train.range_test``) drawn as loss/accuracy vs LR."""
+    from .range_test import RangeTestResult
+
+    h = run.metrics
+    s = run.summary
+    res = RangeTestResult(history=h, mode=s["mode"], stopped_early=s["stopped_early"], stop_lr=s["stop_lr"],
+                          suggestions=s["suggestions"])
+    return res.plot(ax=ax, title=title or run.config.get("label"))

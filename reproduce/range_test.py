@@ -65,6 +65,7 @@ class RangeTestResult:
             ax2 = ax.twinx()
             ax2.plot(acc["lr"], acc["accuracy"], color="C1", marker=".", label="accuracy")
             ax2.set_ylabel("held-out accuracy")
+            ax2.grid(False)
             h2, l2 = ax2.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
         styles = {"smith_base": "C2", "smith_max": "C3", "loss_min_div10": "C4", "steepest": "C5"}

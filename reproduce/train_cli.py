@@ -1,5 +1,133 @@
-"""train / range-test subcommands (filled by the training stack)."""
+"""``train`` and ``range-test``: one stored run each, from flags or a YAML/JSON config."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+BATCH_HELP = "mini-batch size (the papers' total batch size)"
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", help="YAML/JSON file with TrainConfig keys; flags given explicitly override it")
+    p.add_argument("--model", help="resnet20/32/44/56/110, cifar10_full, keras_cnn (default resnet56)")
+    p.add_argument("--batch-size", type=int, help=BATCH_HELP + " (default 128)")
+    p.add_argument("--iterations", type=int, help="training iterations (or --epochs)")
+    p.add_argument("--epochs", type=float, help="epochs of ceil(images/batch) iterations")
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    p.add_argument("--nesterov", action="store_true", default=None)
+    p.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, help="weight decay (default 1e-4)")
+    p.add_argument("--data", help=f"CIFAR-10 folder, 'synthetic[:N]' or 'download' (default ${'CIFAR10_DIR'} or download)")
+    p.add_argument("--train-subset", type=int, help="train on the first N images only (quick profile)")
+    p.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")
+    p.add_argument("--augment", choices=("none", "flip", "crop_flip"),
+                   help="none: CLR's Caffe setting; flip: Smith's ResNet run; crop_flip: standard (default)")
+    p.add_argument("--normalize", choices=("channel", "mean_image"), help="per-channel mean/std, or Caffe's mean image")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: cuda if available)")
+    p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
+    p.add_argument("--experiment", help="results sub-folder (default adhoc)")
+    p.add_argument("--label", help="a short name for the run")
+    p.add_argument("--claim", help="the PAPERS.md claim id this run serves (C1...C9); CLAIMS.md is built from it")
+    p.add_argument("--profile", choices=("full", "quick", "smoke", "custom"), help="which profile the run belongs to")
+    p.add_argument("--out", default="experiments/results", help="results root (default experiments/results)")
+    p.add_argument("--force", action="store_true", help="re-run even if a finished run with this config is stored")
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+
+
+def _config(a: argparse.Namespace, schedule_from_args, schedule: bool = True):
+    from .train import TrainConfig, load_config
+
+    cfg = load_config(a.config) if a.config else {}
+    keys = ("model", "batch_size", "iterations", "epochs", "optimizer", "nesterov", "weight_decay", "data",
+            "train_subset", "test_subset", "augment", "normalize", "seed", "device", "compile", "experiment",
+            "label", "claim", "profile", "progress", "eval_every", "checkpoint_every", "log_every")
+    for k in keys:
+        v = getattr(a, k, None)
+        if v is not None:
+            cfg[k] = v
+    if a.iterations is not None:
+        cfg.pop("epochs", None)
+    if a.epochs is not None:
+        cfg.pop("iterations", None)
+    if schedule and getattr(a, "policy", None):
+        probe = TrainConfig(**{**cfg, "iterations": cfg.get("iterations") or 1, "epochs": None})
+        iterations = cfg.get("iterations")
+        if iterations is None and cfg.get("epochs"):
+            from .data import load_cifar10
+
+            n = len(load_cifar10(probe.data, "train").subset(probe.train_subset))
+            iterations = round(cfg["epochs"] * -(-n // probe.batch_size))
+        cfg["schedule"] = schedule_from_args(a, iterations).to_dict()
+    mom = getattr(a, "momentum", None)
+    if mom is not None and len(mom) == 1:
+        cfg["momentum"] = mom[0]
+    return TrainConfig.from_dict(cfg)
+
+
+def cmd_train(a: argparse.Namespace, schedule_from_args) -> int:
+    from .train import Interrupted, train
+
+    cfg = _config(a, schedule_from_args)
+    if a.resume:
+        from .results import RunDir, run_id
+
+        rd = RunDir(f"{a.out}/{cfg.experiment}/{run_id(cfg.to_dict())}")
+        if not rd.checkpoint.exists() and not rd.finished():
+            raise FileNotFoundError(f"--resume: no checkpoint in {rd.path} (run without --resume to start it)")
+    try:
+        run = train(cfg, a.out, force=a.force)
+    except Interrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 130
+    print(json.dumps({"run": str(run.path), **run.summary}, indent=2, default=str))
+    return 0
+
+
+def cmd_range_test(a: argparse.Namespace, schedule_from_args) -> int:
+    from .train import range_test
+
+    cfg = _config(a, schedule_from_args, schedule=False)
+    run = range_test(cfg, start_lr=a.start_lr, end_lr=a.end_lr, mode=a.mode, eval_every=a.eval_every,
+                     eval_images=a.eval_images, diverge=a.diverge, root=a.out, force=a.force)
+    if a.plot:
+        from .plots import plot_range_test, save
+
+        save(plot_range_test(run).figure, a.plot)
+    print(json.dumps({"run": str(run.path), **run.summary}, indent=2, default=str))
+    return 0
 
 
 def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
-    return None
+    t = sub.add_parser(
+        "train", help="train one model with one schedule and store the run",
+        description="Train and store one run under OUT/<experiment>/<run-id>/ (config, metrics, summary, provenance). "
+                    "A finished run with the same config is reused; an interrupted one (SIGTERM/SIGINT/kill) resumes "
+                    "from its checkpoint when the same command is run again.",
+        epilog="example (claim C4): python -m reproduce train --model resnet56 --policy one_cycle --base-lr 0.08 "
+               "--max-lr 0.8 --stepsize 4003 --final-lr 0.0008 --batch-size 512 --iterations 9277 "
+               "--momentum 0.95 0.8 --wd 1e-4 --augment flip --seed 0 --claim C4")
+    _common(t)
+    add_schedule_args(t, required_policy=False)
+    t.add_argument("--eval-every", type=int, help="evaluate every N iterations (default: every epoch)")
+    t.add_argument("--checkpoint-every", type=int, help="checkpoint every N iterations (default 500)")
+    t.add_argument("--log-every", type=int, help="log mean train loss every N iterations (default 10)")
+    t.add_argument("--resume", action="store_true", help="require an interrupted run to continue (it resumes anyway)")
+    t.set_defaults(func=lambda a: cmd_train(a, schedule_from_args), policy=None, base_lr=None)
+
+    r = sub.add_parser(
+        "range-test", help="LR range test: loss and held-out accuracy while the LR rises",
+        description="Raise the LR every mini-batch from --start-lr to --end-lr over --iterations (or --epochs), "
+                    "record loss and held-out accuracy, and suggest bounds (Smith's from accuracy; loss min/10; "
+                    "steepest descent).")
+    _common(r)
+    r.add_argument("--momentum", type=float, nargs=1, help="SGD momentum (default 0.9)")
+    r.add_argument("--start-lr", type=float, required=True)
+    r.add_argument("--end-lr", type=float, required=True)
+    r.add_argument("--mode", choices=("linear", "exp"), default="linear")
+    r.add_argument("--eval-every", type=int, help="held-out accuracy every N iterations (default: 50 points)")
+    r.add_argument("--eval-images", type=int, help="test images used for the accuracy readings (default all)")
+    r.add_argument("--diverge", type=float, default=4.0, help="stop when smoothed loss > this x its minimum")
+    r.add_argument("--plot", help="save the range-test figure here")
+    r.set_defaults(func=lambda a: cmd_range_test(a, schedule_from_args))

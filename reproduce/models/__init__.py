@@ -1,0 +1,39 @@
+"""The papers' networks: ``build(name)`` returns a fresh, initialised model.
+
+- ``resnet20`` … ``resnet110``: He et al. 2016's CIFAR ResNets (6n+2, option-A shortcuts).
+- ``cifar10_full``: Caffe's cifar10-full, the CLR paper's CIFAR-10 network.
+- ``keras_cnn``: the small Keras-style CNN of the seed post (claim C8).
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from .caffe import Cifar10Full
+from .keras_cnn import KerasCNN
+from .resnet import RESNET_DEPTHS, CifarResNet
+
+MODELS = tuple(f"resnet{d}" for d in RESNET_DEPTHS) + ("cifar10_full", "keras_cnn")
+
+
+def build(name: str, num_classes: int = 10) -> nn.Module:
+    if name.startswith("resnet") and name[6:].isdigit() and int(name[6:]) in RESNET_DEPTHS:
+        return CifarResNet(int(name[6:]), num_classes)
+    if name == "cifar10_full":
+        return Cifar10Full(num_classes)
+    if name == "keras_cnn":
+        return KerasCNN(num_classes)
+    raise ValueError(f"model={name!r} is invalid: expected one of {', '.join(MODELS)}")
+
+
+def weight_decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Parameter groups with per-parameter weight-decay multipliers (Caffe's ``decay_mult``),
+    as the model declares them in ``decay_multipliers`` (name -> multiplier; default 1)."""
+    mults = getattr(model, "decay_multipliers", {})
+    groups: dict[float, list] = {}
+    for name, p in model.named_parameters():
+        groups.setdefault(float(mults.get(name, 1.0)), []).append(p)
+    return [{"params": ps, "weight_decay": weight_decay * m} for m, ps in sorted(groups.items())]
+
+
+__all__ = ["MODELS", "build", "weight_decay_groups", "CifarResNet", "Cifar10Full", "KerasCNN"]

@@ -1,0 +1,196 @@
+"""The results store: one folder per run, written atomically, with provenance.
+
+``experiments/results/<experiment>/<run-id>/`` holds ``config.json`` (what was asked),
+``metrics.jsonl`` (one row per logged iteration / evaluation), ``summary.json`` (the outcome)
+and ``provenance.json`` (git commit, command, versions, device, data, seed, wall time). The
+run id is a hash of the config's *semantic* fields (not the device, compile flag or
+checkpoint interval), so a finished run with the same config and seed is found and reused:
+the cache ``make reproduce`` relies on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+DEFAULT_ROOT = Path("experiments/results")
+NON_SEMANTIC = ("device", "compile", "checkpoint_every", "progress", "amp", "channels_last", "out")
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    write_atomic(path, json.dumps(obj, indent=2, sort_keys=True, default=_jsonable) + "\n")
+
+
+def _jsonable(o: Any):
+    if hasattr(o, "to_dict"):
+        return o.to_dict()
+    if isinstance(o, Path):
+        return str(o)
+    if hasattr(o, "item"):
+        return o.item()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def read_json(path: Path) -> Any:
+    return json.loads(Path(path).read_text())
+
+
+def run_id(config: dict) -> str:
+    """``<label>-s<seed>-<hash>``: readable, and unique per semantic config."""
+    semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC}
+    digest = hashlib.sha256(json.dumps(semantic, sort_keys=True, default=_jsonable).encode()).hexdigest()[:10]
+    label = str(config.get("label") or config.get("model", "run")).replace("/", "_").replace(" ", "_")
+    return f"{label}-s{config.get('seed', 0)}-{digest}"
+
+
+def git_info(cwd: Path | None = None) -> dict:
+    """Commit and dirty flag of the working tree; 'unknown' outside a checkout."""
+    cwd = cwd or Path(__file__).resolve().parents[1]
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                                    capture_output=True, text=True, check=True).stdout.strip())
+    except (OSError, subprocess.CalledProcessError):
+        return {"commit": os.environ.get("CLR_REPRO_COMMIT", "unknown"), "dirty": None}
+    return {"commit": commit, "dirty": dirty}
+
+
+def device_name(device: str) -> str:
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available():
+        return torch.cuda.get_device_name(torch.device(device))
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"CPU: {cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+def provenance(device: str, data: dict, seed: int) -> dict:
+    import numpy
+    import torch
+    import torchvision
+
+    return {
+        "git": git_info(),
+        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "python": platform.python_version(),
+        "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": numpy.__version__},
+        "device": device,
+        "device_name": device_name(device),
+        "host": platform.node(),
+        "data": data,
+        "seed": seed,
+    }
+
+
+class RunDir:
+    """One run's folder."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    config = property(lambda self: self.path / "config.json")
+    metrics = property(lambda self: self.path / "metrics.jsonl")
+    summary = property(lambda self: self.path / "summary.json")
+    provenance = property(lambda self: self.path / "provenance.json")
+    checkpoint = property(lambda self: self.path / "checkpoint.pt")
+
+    def finished(self) -> bool:
+        return self.summary.exists() and read_json(self.summary).get("status") in ("finished", "diverged")
+
+    def append_metrics(self, rows: Iterable[dict]) -> None:
+        with open(self.metrics, "a") as f:
+            for r in rows:
+                f.write(json.dumps(r, default=_jsonable) + "\n")
+
+    def truncate_metrics(self, up_to_iteration: int) -> None:
+        """Drop rows logged after the checkpoint a resumed run continues from."""
+        if not self.metrics.exists():
+            return
+        keep = [line for line in self.metrics.read_text().splitlines()
+                if line.strip() and json.loads(line)["iteration"] <= up_to_iteration]
+        write_atomic(self.metrics, "".join(k + "\n" for k in keep))
+
+    def load(self) -> Run:
+        return Run(self.path)
+
+
+class Run:
+    """A stored run, read back: ``config``, ``summary``, ``provenance``, ``metrics`` (DataFrame)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        d = RunDir(path)
+        self.config = read_json(d.config)
+        self.summary = read_json(d.summary) if d.summary.exists() else {}
+        self.provenance = read_json(d.provenance) if d.provenance.exists() else {}
+        self._metrics_path = d.metrics
+
+    @property
+    def metrics(self) -> pd.DataFrame:
+        if not self._metrics_path.exists():
+            return pd.DataFrame()
+        return pd.read_json(self._metrics_path, lines=True)
+
+    def evals(self) -> pd.DataFrame:
+        m = self.metrics
+        return m[m["kind"] == "eval"].reset_index(drop=True) if len(m) else m
+
+    def __repr__(self) -> str:
+        return f"Run({self.path})"
+
+
+def find_runs(root: Path | str = DEFAULT_ROOT, experiment: str | None = None, **match: Any) -> list[Run]:
+    """Stored runs (with a summary) under ``root``, optionally of one experiment and matching
+    config values, e.g. ``find_runs(claim="C4", profile="full")``."""
+    root = Path(root)
+    pattern = f"{experiment}/*/config.json" if experiment else "*/*/config.json"
+    runs = []
+    for cfg in sorted(root.glob(pattern)):
+        run = Run(cfg.parent)
+        if run.summary and all(run.config.get(k) == v for k, v in match.items()):
+            runs.append(run)
+    return runs
+
+
+def summaries(runs: Iterable[Run]) -> pd.DataFrame:
+    """One row per run: config keys and summary keys side by side (tables in notebooks)."""
+    rows = []
+    for r in runs:
+        row = {k: v for k, v in r.config.items() if not isinstance(v, dict | list)}
+        row.update(r.summary)
+        row["device_name"] = r.provenance.get("device_name")
+        row["path"] = str(r.path)
+        rows.append(row)
+    return pd.DataFrame(rows)

@@ -1,0 +1,485 @@
+"""The training engine: one config in, one stored run out (``reproduce.results``).
+
+Reads top to bottom like airbench: the config, the data on the device, the model, the loop.
+The loop keeps the GPU busy — losses and accuracies accumulate in device tensors and reach
+the host only at logging points (every ``log_every`` iterations), bf16 autocast and
+channels_last on CUDA — and it is resumable: a checkpoint every ``checkpoint_every``
+iterations and on SIGTERM/SIGINT holds everything the next iteration depends on (weights,
+optimizer, scheduler, RNG, the unlogged loss window), and the data order is a function of
+(seed, epoch), so a resumed run ends exactly where an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import signal
+import time
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import models
+from .data import DeviceLoader, ImageSet, Normalizer, load_cifar10
+from .results import DEFAULT_ROOT, Run, RunDir, provenance, read_json, run_id, write_json
+from .schedules import Schedule, build_scheduler
+
+OPTIMIZERS = ("sgd", "adam", "adamw")
+PROFILES = ("full", "quick", "smoke", "custom")
+
+
+class Interrupted(Exception):
+    """Training stopped by SIGTERM/SIGINT after saving a checkpoint; rerun to resume."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that defines a run. ``schedule`` is a :class:`Schedule` dict; ``iterations``
+    or ``epochs`` (of ``ceil(images / batch)`` iterations, or floor with ``drop_last``)."""
+
+    model: str = "resnet56"
+    schedule: dict = field(default_factory=lambda: {"policy": "fixed", "base_lr": 0.1})
+    iterations: int | None = None
+    epochs: float | None = None
+    batch_size: int = 128
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    nesterov: bool = False
+    weight_decay: float = 1e-4
+    betas: tuple[float, float] = (0.9, 0.999)
+    data: str | None = None
+    train_subset: int | None = None
+    test_subset: int | None = None
+    augment: str = "crop_flip"
+    normalize: str = "channel"
+    drop_last: bool = False
+    eval_every: int | None = None
+    log_every: int = 10
+    seed: int = 0
+    experiment: str = "adhoc"
+    label: str | None = None
+    claim: str | None = None
+    profile: str = "custom"
+    device: str = "auto"
+    amp: bool | None = None
+    channels_last: bool | None = None
+    compile: bool = False
+    checkpoint_every: int = 500
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        if isinstance(self.schedule, Schedule):
+            self.schedule = self.schedule.to_dict()
+        self.betas = tuple(self.betas)
+        if self.device == "auto":
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        on_cuda = self.device.startswith("cuda")
+        self.amp = on_cuda if self.amp is None else self.amp
+        self.channels_last = on_cuda if self.channels_last is None else self.channels_last
+        self.validate()
+
+    def validate(self) -> None:
+        if self.model not in models.MODELS:
+            raise ValueError(f"model={self.model!r} is invalid: expected one of {', '.join(models.MODELS)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r} is invalid: expected one of {', '.join(OPTIMIZERS)}")
+        if self.profile not in PROFILES:
+            raise ValueError(f"profile={self.profile!r} is invalid: expected one of {', '.join(PROFILES)}")
+        if (self.iterations is None) == (self.epochs is None):
+            raise ValueError("give exactly one of iterations or epochs")
+        if self.iterations is not None and not (isinstance(self.iterations, int) and self.iterations > 0):
+            raise ValueError(f"iterations={self.iterations!r} is invalid: expected an integer > 0")
+        if self.epochs is not None and not self.epochs > 0:
+            raise ValueError(f"epochs={self.epochs!r} is invalid: expected a number > 0")
+        if not (isinstance(self.batch_size, int) and self.batch_size > 0):
+            raise ValueError(f"batch_size={self.batch_size!r} is invalid: expected an integer > 0")
+        if not self.weight_decay >= 0:
+            raise ValueError(f"weight_decay={self.weight_decay!r} is invalid: expected a number >= 0")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum={self.momentum!r} is invalid: expected a number in [0, 1)")
+        for name in ("log_every", "checkpoint_every"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected an integer > 0")
+        if self.eval_every is not None and not (isinstance(self.eval_every, int) and self.eval_every > 0):
+            raise ValueError(f"eval_every={self.eval_every!r} is invalid: expected an integer > 0")
+        Schedule.from_dict(self.schedule)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["betas"] = list(self.betas)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"unknown config key(s) {sorted(unknown)}: expected some of {sorted(known)}")
+        return cls(**d)
+
+
+# ---------------------------------------------------------------- pieces
+
+
+def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    groups = models.weight_decay_groups(model, cfg.weight_decay)
+    lr = Schedule.from_dict(cfg.schedule).lr(0)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+    cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
+    return cls(groups, lr=lr, betas=cfg.betas)
+
+
+class Evaluator:
+    """Test-set accuracy, honest about a partly exact test set (``shared/data/README.md``):
+    ``test_accuracy`` on the exact images with a 95 % Wilson interval, ``test_accuracy_all`` on
+    all of them, and — when a JPEG copy exists — the exact images in JPEG form, so the paired
+    difference shows what JPEG costs this model. With a fully exact test set all agree."""
+
+    def __init__(self, test: ImageSet, normalize: Normalizer, device: str, channels_last: bool, amp: bool,
+                 batch_size: int = 1000) -> None:
+        self.x = test.x.to(device)
+        self.y = test.y.to(device)
+        self.exact = None if test.exact is None else test.exact.to(device)
+        self.jpeg_exact = None
+        if test.jpeg_x is not None and test.exact is not None:
+            self.jpeg_exact = test.jpeg_x[test.exact].to(device)
+        self.normalize, self.channels_last, self.amp = normalize, channels_last, amp
+        self.batch_size, self.device = batch_size, device
+
+    def _predict(self, model, x):
+        for i in range(0, len(x), self.batch_size):
+            xb = self.normalize(x[i : i + self.batch_size])
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with _autocast(self.device, self.amp):
+                yield model(xb).float()
+
+    @torch.inference_mode()
+    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
+        was = model.training
+        model.eval()
+        logits = torch.cat(list(self._predict(model, self.x)))
+        correct = logits.argmax(1) == self.y
+        loss = F.cross_entropy(logits, self.y)
+        stats = [correct.float().mean(), loss]
+        if self.exact is not None:
+            stats.append(correct[self.exact].float().mean())
+            if self.jpeg_exact is not None:
+                jl = torch.cat(list(self._predict(model, self.jpeg_exact)))
+                stats.append((jl.argmax(1) == self.y[self.exact]).float().mean())
+        vals = torch.stack(stats).tolist()  # the one host sync of an evaluation
+        model.train(was)
+        n_exact = int(self.exact.sum()) if self.exact is not None else len(self.y)
+        acc = vals[2] if self.exact is not None else vals[0]
+        lo, hi = wilson(acc, n_exact)
+        out = {"test_accuracy": acc, "test_accuracy_lo95": lo, "test_accuracy_hi95": hi, "test_n": n_exact,
+               "test_accuracy_all": vals[0], "test_loss": vals[1]}
+        if len(vals) == 4:
+            out["test_accuracy_exact_as_jpeg"] = vals[3]
+        return out
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of an accuracy ``p`` measured on ``n`` images."""
+    if n == 0 or not math.isfinite(p):
+        return (float("nan"), float("nan"))
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (centre - half, centre + half)
+
+
+def _autocast(device: str, amp: bool):
+    if not amp:
+        return nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
+
+
+@contextmanager
+def _stop_on_signals():
+    """SIGTERM/SIGINT set a flag the loop checks after each iteration (main thread only)."""
+    flag = {"signal": None}
+    handlers = {}
+
+    def handler(signum, _frame):
+        flag["signal"] = signum
+
+    try:
+        for s in (signal.SIGTERM, signal.SIGINT):
+            try:
+                handlers[s] = signal.signal(s, handler)
+            except ValueError:  # not in the main thread
+                pass
+        yield flag
+    finally:
+        for s, h in handlers.items():
+            signal.signal(s, h)
+
+
+def _save_checkpoint(path: Path, state: dict) -> None:
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    if torch.cuda.is_available():
+        torch.cuda.manual_seed_all(seed)
+
+
+def prepare(cfg: TrainConfig):
+    """Data, normaliser, loader, model: what both training and the range test start from."""
+    if cfg.device == "cpu":
+        torch.set_flush_denormal(True)  # cifar10-full slows ~10x on denormals otherwise
+    train_set = load_cifar10(cfg.data, "train").subset(cfg.train_subset)
+    test_set = load_cifar10(cfg.data, "test").subset(cfg.test_subset)
+    normalize = Normalizer(cfg.normalize, train_set, cfg.device)
+    loader = DeviceLoader(train_set, cfg.batch_size, augment=cfg.augment, normalize=normalize, drop_last=cfg.drop_last,
+                          seed=cfg.seed, device=cfg.device, channels_last=cfg.channels_last)
+    seed_everything(cfg.seed)
+    model = models.build(cfg.model).to(cfg.device)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    data_info = {"train": train_set.describe(), "test": test_set.describe(), "augment": cfg.augment,
+                 "normalize": cfg.normalize}
+    return train_set, test_set, normalize, loader, model, data_info
+
+
+# ---------------------------------------------------------------- the loop
+
+
+def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = False, resume: bool = True) -> Run:
+    """Train ``cfg`` and store it under ``root/<experiment>/<run-id>/``.
+
+    A finished run with the same semantic config is returned as is (unless ``force``); an
+    interrupted one continues from its checkpoint (unless ``resume=False``, which restarts).
+    Raises :class:`Interrupted` after checkpointing on SIGTERM/SIGINT.
+    """
+    rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict()))
+    if rd.path.exists() and (force or not resume):
+        shutil.rmtree(rd.path)
+    if rd.finished():
+        return rd.load()
+    rd.path.mkdir(parents=True, exist_ok=True)
+
+    train_set, test_set, normalize, loader, model, data_info = prepare(cfg)
+    ipe = len(loader)
+    total = cfg.iterations if cfg.iterations is not None else round(cfg.epochs * ipe)
+    eval_every = cfg.eval_every or ipe
+    schedule = Schedule.from_dict(cfg.schedule)
+    optimizer = make_optimizer(cfg, model)
+    scheduler = build_scheduler(optimizer, schedule)
+    evaluate = Evaluator(test_set, normalize, cfg.device, cfg.channels_last, cfg.amp)
+    step_model = torch.compile(model) if cfg.compile else model
+
+    log_every = cfg.log_every
+    loss_buf = torch.zeros(log_every, device=cfg.device)
+    correct_buf = torch.zeros(log_every, device=cfg.device)
+    it, pending, elapsed, train_time, best = 0, 0, 0.0, 0.0, None
+    if rd.checkpoint.exists():
+        ck = torch.load(rd.checkpoint, map_location=cfg.device, weights_only=False)
+        model.load_state_dict(ck["model"])
+        optimizer.load_state_dict(ck["optimizer"])
+        scheduler.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["rng"])
+        it, pending, elapsed, train_time, best = ck["iteration"], ck["pending"], ck["elapsed"], ck["train_time"], ck["best"]
+        loss_buf[:pending] = ck["loss_buf"][:pending].to(cfg.device)
+        correct_buf[:pending] = ck["correct_buf"][:pending].to(cfg.device)
+        rd.truncate_metrics(it)
+    else:
+        rd.metrics.unlink(missing_ok=True)
+        write_json(rd.config, cfg.to_dict())
+    write_json(rd.provenance, provenance(cfg.device, data_info, cfg.seed) | {"iterations_per_epoch": ipe})
+
+    def checkpoint() -> None:
+        _save_checkpoint(rd.checkpoint, {
+            "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+            "rng": torch.get_rng_state(), "iteration": it, "pending": pending, "loss_buf": loss_buf.cpu(),
+            "correct_buf": correct_buf.cpu(), "elapsed": elapsed + time.perf_counter() - t0,
+            "train_time": train_time + time.perf_counter() - t_train, "best": best,
+        })
+
+    def flush() -> float:
+        """Log the window's mean loss/accuracy with the LR of the last iteration (one sync)."""
+        nonlocal pending
+        loss, acc = torch.stack([loss_buf[:pending].mean(), correct_buf[:pending].mean()]).tolist()
+        rd.append_metrics([{"kind": "train", "iteration": it, "epoch": it / ipe, "lr": schedule.lr(it - 1),
+                            "momentum": schedule.momentum_at(it - 1), "train_loss": loss, "train_accuracy": acc}])
+        pending = 0
+        return loss
+
+    status, diverged_at = "running", None
+    model.train()
+    t0 = t_train = time.perf_counter()
+    bar = tqdm(total=total, initial=it, desc=f"{cfg.label or cfg.model} s{cfg.seed}", disable=not cfg.progress,
+               unit="it", dynamic_ncols=True)
+    with _stop_on_signals() as stop:
+        while it < total and status == "running":
+            epoch, first = divmod(it, ipe)
+            for x, y in loader.epoch(epoch, start=first):
+                with _autocast(cfg.device, cfg.amp):
+                    out = step_model(x)
+                    loss = F.cross_entropy(out, y)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                scheduler.step()
+                loss_buf[pending] = loss.detach()
+                correct_buf[pending] = (out.argmax(1) == y).float().mean()
+                pending += 1
+                it += 1
+                bar.update(1)
+                if pending == log_every or it == total or it % eval_every == 0:
+                    last_loss = flush()
+                    if not math.isfinite(last_loss):
+                        status, diverged_at = "diverged", it
+                if status == "running" and (it % eval_every == 0 or it == total):
+                    if cfg.device.startswith("cuda"):
+                        torch.cuda.synchronize()
+                    train_time += time.perf_counter() - t_train
+                    ev = evaluate(model)
+                    t_train = time.perf_counter()
+                    rd.append_metrics([{"kind": "eval", "iteration": it, "epoch": it / ipe, **ev}])
+                    bar.set_postfix(loss=f"{last_loss:.3f}", acc=f"{ev['test_accuracy']:.3f}")
+                    if not math.isfinite(ev["test_loss"]):
+                        status, diverged_at = "diverged", it
+                    elif best is None or ev["test_accuracy"] > best["test_accuracy"]:
+                        best = {"test_accuracy": ev["test_accuracy"], "iteration": it}
+                if status != "running" or it >= total:
+                    break
+                if stop["signal"] is not None or it % cfg.checkpoint_every == 0:
+                    checkpoint()
+                    if stop["signal"] is not None:
+                        bar.close()
+                        raise Interrupted(f"stopped by signal {stop['signal']} at iteration {it}/{total}; "
+                                          f"checkpoint saved in {rd.path}: run the same command again to resume")
+    bar.close()
+    train_time += time.perf_counter() - t_train
+    elapsed += time.perf_counter() - t0
+    if status == "running":
+        status = "finished"
+    evals = [r for r in _read_rows(rd) if r["kind"] == "eval"]
+    final = evals[-1] if evals and status == "finished" else {}
+    summary = {
+        "status": status, "iterations": total, "iterations_done": it, "iterations_per_epoch": ipe,
+        "epochs": it / ipe, "experiment": cfg.experiment, "label": cfg.label, "claim": cfg.claim,
+        "profile": cfg.profile, "seed": cfg.seed, "wall_time_s": elapsed, "train_time_s": train_time,
+        "train_images_per_s": it * cfg.batch_size / train_time if train_time > 0 else None,
+        "best_test_accuracy": best["test_accuracy"] if best else None,
+        "best_iteration": best["iteration"] if best else None,
+        "diverged_at_iteration": diverged_at,
+        "diverged_at_lr": schedule.lr(diverged_at - 1) if diverged_at else None,
+        **{k: v for k, v in final.items() if k not in ("kind", "iteration", "epoch")},
+    }
+    write_json(rd.summary, summary)
+    rd.checkpoint.unlink(missing_ok=True)
+    return rd.load()
+
+
+def _read_rows(rd: RunDir) -> list[dict]:
+    import json
+
+    return [json.loads(line) for line in rd.metrics.read_text().splitlines() if line.strip()]
+
+
+def load_config(path: str | Path) -> dict:
+    """A run config from a YAML or JSON file (the CLI's ``--config``)."""
+    import yaml
+
+    text = Path(path).read_text()
+    return yaml.safe_load(text) if str(path).endswith((".yaml", ".yml")) else read_json(Path(path))
+
+
+# ---------------------------------------------------------------- range test as a stored run
+
+
+def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = "linear",
+               eval_every: int | None = None, eval_images: int | None = None, diverge: float = 4.0,
+               root: Path | str = DEFAULT_ROOT, force: bool = False) -> Run:
+    """The LR range test of ``cfg.model`` over ``cfg.iterations`` (or ``epochs``) mini-batches,
+    with held-out accuracy every ``eval_every`` iterations (Smith reads accuracy), stored like a
+    training run: rows of kind ``range`` in metrics.jsonl, the suggestions in summary.json."""
+    from .range_test import lr_range_test
+
+    extra = {"range_start_lr": start_lr, "range_end_lr": end_lr, "range_mode": mode, "range_eval_every": eval_every,
+             "range_eval_images": eval_images, "range_diverge": diverge}
+    rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict() | extra))
+    if rd.path.exists() and force:
+        shutil.rmtree(rd.path)
+    if rd.finished():
+        return rd.load()
+    rd.path.mkdir(parents=True, exist_ok=True)
+    train_set, test_set, normalize, loader, model, data_info = prepare(cfg)
+    total = cfg.iterations if cfg.iterations is not None else round(cfg.epochs * len(loader))
+    optimizer = make_optimizer(cfg, model)
+    evaluate = Evaluator(test_set.subset(eval_images), normalize, cfg.device, cfg.channels_last, cfg.amp)
+
+    class Batches:  # the device loader's epochs, one after another, for as long as the test asks
+        def __iter__(self):
+            epoch = 0
+            while True:
+                yield from loader.epoch(epoch)
+                epoch += 1
+
+    def criterion(out, y):
+        return F.cross_entropy(out.float(), y)
+
+    step_model = model
+    if cfg.amp:
+        def step_model(x):  # noqa: E306 - autocast for the forward pass only
+            with _autocast(cfg.device, True):
+                return model(x)
+
+    write_json(rd.config, cfg.to_dict() | extra)
+    write_json(rd.provenance, provenance(cfg.device, data_info, cfg.seed))
+    t0 = time.perf_counter()
+    wrapped = _CallableModule(model, step_model)
+    result = lr_range_test(wrapped, optimizer, criterion, Batches(), start_lr=start_lr, end_lr=end_lr,
+                           num_iter=total, mode=mode, diverge=diverge,
+                           eval_fn=lambda m: evaluate(model)["test_accuracy"], eval_every=eval_every,
+                           progress=cfg.progress)
+    elapsed = time.perf_counter() - t0
+    rows = result.history.assign(kind="range").to_dict("records")
+    rd.metrics.unlink(missing_ok=True)
+    rd.append_metrics([{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows])
+    acc = result.history.dropna(subset=["accuracy"])
+    peak = acc.loc[acc["accuracy"].idxmax()] if len(acc) else None
+    write_json(rd.summary, {
+        "status": "finished", "kind": "range_test", "experiment": cfg.experiment, "label": cfg.label, "claim": cfg.claim,
+        "profile": cfg.profile, "seed": cfg.seed, "iterations": total, "iterations_done": len(result.history),
+        "mode": mode, "start_lr": start_lr, "end_lr": end_lr, "stopped_early": result.stopped_early,
+        "stop_lr": result.stop_lr, "suggestions": result.suggestions,
+        "peak_accuracy": None if peak is None else float(peak["accuracy"]),
+        "peak_accuracy_lr": None if peak is None else float(peak["lr"]),
+        "final_accuracy": None if peak is None else float(acc["accuracy"].iloc[-1]),
+        "min_loss_lr": float(result.history.loc[result.history["smoothed_loss"].idxmin(), "lr"]),
+        "wall_time_s": elapsed,
+        "train_images_per_s": len(result.history) * cfg.batch_size / elapsed,
+    })
+    return rd.load()
+
+
+class _CallableModule(torch.nn.Module):
+    """Presents ``forward`` (e.g. under autocast) while state_dict/train/eval act on ``model``."""
+
+    def __init__(self, model: torch.nn.Module, forward) -> None:
+        super().__init__()
+        self.model = model
+        self._forward = forward
+
+    def forward(self, x):
+        return self._forward(x)
+
+    def state_dict(self, *a, **k):
+        return self.model.state_dict(*a, **k)
+
+    def load_state_dict(self, *a, **k):
+        return self.model.load_state_dict(*a, **k)

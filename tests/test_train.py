@@ -1,0 +1,128 @@
+"""The engine: it learns, resumes exactly after SIGKILL/SIGTERM, caches, survives divergence."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from reproduce.results import find_runs, summaries
+from reproduce.train import TrainConfig, train
+
+SCHED = {"policy": "triangular", "base_lr": 0.002, "max_lr": 0.02, "stepsize": 50, "momentum": 0.9}
+
+
+def _cfg(**kw):
+    base = dict(model="keras_cnn", data="synthetic:1024", iterations=200, batch_size=32, eval_every=50,
+                schedule=SCHED, augment="flip", experiment="unit", progress=False, weight_decay=5e-4)
+    return TrainConfig(**(base | kw))
+
+
+def test_learns_well_above_chance(tmp_path):
+    run = train(_cfg(), tmp_path)
+    s = run.summary
+    assert s["status"] == "finished" and s["iterations_done"] == 200
+    assert s["test_accuracy"] > 0.6  # chance is 0.1
+    ev = run.evals()
+    assert list(ev["iteration"]) == [50, 100, 150, 200]
+    tr = run.metrics.query("kind == 'train'")
+    assert tr["train_loss"].iloc[-1] < tr["train_loss"].iloc[0]
+    assert tr["lr"].max() == pytest.approx(0.02, rel=0.05)
+    for key in ("git", "command", "versions", "device_name", "data", "seed"):
+        assert key in run.provenance
+    assert run.provenance["data"]["train"]["sha256"]
+
+
+def test_cache_hit_and_force(tmp_path):
+    first = train(_cfg(iterations=20, eval_every=10), tmp_path)
+    mtime = os.path.getmtime(first.path / "summary.json")
+    again = train(_cfg(iterations=20, eval_every=10, device="cpu", checkpoint_every=7), tmp_path)  # non-semantic change
+    assert again.path == first.path and os.path.getmtime(again.path / "summary.json") == mtime
+    other = train(_cfg(iterations=20, eval_every=10, seed=1), tmp_path)
+    assert other.path != first.path
+    forced = train(_cfg(iterations=20, eval_every=10), tmp_path, force=True)
+    assert os.path.getmtime(forced.path / "summary.json") > mtime
+    df = summaries(find_runs(tmp_path, "unit"))
+    assert len(df) == 2 and set(df["seed"]) == {0, 1}
+
+
+def test_divergence_ends_cleanly(tmp_path):
+    run = train(_cfg(schedule={"policy": "fixed", "base_lr": 1e4}, iterations=60, eval_every=20), tmp_path)
+    assert run.summary["status"] == "diverged"
+    assert run.summary["diverged_at_iteration"] <= 60 and run.summary["diverged_at_lr"] == 1e4
+
+
+CMD = [sys.executable, "-m", "reproduce", "train", "--model", "keras_cnn", "--data", "synthetic:1024",
+       "--iterations", "300", "--batch-size", "32", "--policy", "one_cycle", "--base-lr", "0.002", "--max-lr", "0.02",
+       "--stepsize", "120", "--momentum", "0.95", "0.85", "--eval-every", "50", "--checkpoint-every", "10",
+       "--log-every", "7", "--augment", "crop_flip", "--experiment", "kill", "--no-progress", "--seed", "3"]
+ENV = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def _rows(out):
+    (run,) = find_runs(out, "kill")
+    return [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()], run
+
+
+def _interrupt(out, sig):
+    p = subprocess.Popen(CMD + ["--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(out.glob("kill/*/checkpoint.pt")):
+        time.sleep(0.02)
+    time.sleep(0.3)
+    p.send_signal(sig)
+    p.wait(60)
+    assert not list(out.glob("kill/*/summary.json")), "the run finished before it was interrupted"
+    return p.returncode
+
+
+@pytest.mark.parametrize("sig,code", [(signal.SIGKILL, -9), (signal.SIGTERM, 130)])
+def test_interrupted_run_resumes_to_identical_metrics(tmp_path, sig, code):
+    ref = tmp_path / "ref"
+    subprocess.run(CMD + ["--out", str(ref)], env=ENV, check=True, capture_output=True)
+    expected, ref_run = _rows(ref)
+    out = tmp_path / "cut"
+    assert _interrupt(out, sig) == code
+    r = subprocess.run(CMD + ["--out", str(out), "--resume"], env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    got, run = _rows(out)
+    assert got == expected  # every logged loss, lr, momentum and accuracy, bit for bit
+    for k in ("test_accuracy", "test_loss", "best_test_accuracy", "iterations_done"):
+        assert run.summary[k] == ref_run.summary[k]
+    assert not (run.path / "checkpoint.pt").exists()
+
+
+def test_bad_config_names_parameter():
+    for kw, name in [({"model": "vgg"}, "model"), ({"optimizer": "lion"}, "optimizer"), ({"iterations": 0}, "iterations"),
+                     ({"batch_size": -1}, "batch_size"), ({"weight_decay": -1.0}, "weight_decay"),
+                     ({"epochs": 3}, "exactly one")]:
+        with pytest.raises(ValueError, match=name):
+            _cfg(**kw)
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    base = [sys.executable, "-m", "reproduce", "train", "--out", str(tmp_path), "--no-progress"]
+    r = subprocess.run(base + ["--data", str(tmp_path / "missing"), "--model", "keras_cnn", "--iterations", "5"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "does not exist" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(base + ["--data", "synthetic:64", "--model", "keras_cnn", "--iterations", "5", "--policy",
+                               "triangular", "--base-lr", "0.1", "--max-lr", "0.01", "--stepsize", "2"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "max_lr" in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run(base + ["--data", "synthetic:64", "--model", "keras_cnn", "--iterations", "5", "--resume"],
+                       capture_output=True, text=True)
+    assert r.returncode == 2 and "no checkpoint" in r.stderr
+
+
+def test_range_test_run_is_stored(tmp_path):
+    from reproduce.train import range_test
+
+    run = range_test(_cfg(iterations=120, batch_size=64, schedule={"policy": "fixed", "base_lr": 0.01}),
+                     start_lr=1e-4, end_lr=3.0, mode="exp", eval_every=10, eval_images=128, root=tmp_path)
+    s = run.summary
+    assert s["kind"] == "range_test" and s["stopped_early"] and s["stop_lr"] < 3.0
+    assert s["peak_accuracy"] > 0.5 and s["suggestions"]["smith_max"] < s["stop_lr"]
+    assert (run.metrics["kind"] == "range").all()
