@@ -122,7 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     z.set_defaults(func=cmd_stepsize)
 
     _add_training_commands(sub)
+    _add_study_commands(sub)
     return p
+
+
+def _add_study_commands(sub) -> None:
+    from .study_cli import add_commands
+
+    add_commands(sub)
 
 
 def _add_training_commands(sub) -> None:

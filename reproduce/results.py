@@ -63,6 +63,9 @@ def read_json(path: Path) -> Any:
 def run_id(config: dict) -> str:
     """``<label>-s<seed>-<hash>``: readable, and unique per semantic config."""
     semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC}
+    if not str(semantic.get("data") or "").startswith("synthetic"):
+        # where CIFAR-10 was read from is provenance, not config: a GPU run staged elsewhere is the same run
+        semantic["data"] = None
     digest = hashlib.sha256(json.dumps(semantic, sort_keys=True, default=_jsonable).encode()).hexdigest()[:10]
     label = str(config.get("label") or config.get("model", "run")).replace("/", "_").replace(" ", "_")
     return f"{label}-s{config.get('seed', 0)}-{digest}"

@@ -1,0 +1,87 @@
+"""A study = a notebook + one YAML parameter set per profile (``experiments/<profile>/<study>.yaml``).
+
+The YAML is what papermill passes to the notebook's ``parameters`` cell, and what
+``python -m reproduce run-study FILE`` runs without a notebook (on a GPU machine without
+papermill). Its keys:
+
+- ``profile`` (full | quick | smoke), ``study``, ``seeds``, ``data``, ``device``, ``out``;
+- ``defaults``: TrainConfig keys shared by every run;
+- ``runs``: a list of TrainConfig overrides, each with a ``label`` (and optional ``seeds``);
+- ``range_tests``: the same, plus ``range: {start_lr, end_lr, mode, eval_every, eval_images, diverge}``.
+
+Every run goes through the results cache, so a stored run is loaded, not re-run.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .results import Run
+from .train import TrainConfig, range_test, train
+
+STUDIES = (
+    "01_schedules",
+    "02_stepsize",
+    "03_range_tests",
+    "04_clr_vs_fixed",
+    "05_resnet56_one_cycle",
+    "06_weight_decay",
+    "07_adam_clr",
+)
+PROFILES = ("full", "quick", "smoke")
+EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
+SPEC_KEYS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "runs", "range_tests", "progress")
+
+
+def load_spec(study: str, profile: str) -> dict[str, Any]:
+    """The parameter set of ``study`` for ``profile``."""
+    if profile not in PROFILES:
+        raise ValueError(f"profile={profile!r} is invalid: expected one of {', '.join(PROFILES)}")
+    path = EXPERIMENTS / profile / f"{study}.yaml"
+    if not path.exists():
+        raise FileNotFoundError(f"no parameter set {path} (studies: {', '.join(STUDIES)})")
+    return yaml.safe_load(path.read_text()) or {}
+
+
+def _configs(spec: dict[str, Any], key: str):
+    defaults = spec.get("defaults") or {}
+    for entry in spec.get(key) or []:
+        entry = copy.deepcopy(entry)
+        rng = entry.pop("range", None)
+        seeds = entry.pop("seeds", None) or spec.get("seeds") or [0]
+        for seed in seeds:
+            d = copy.deepcopy(defaults) | entry
+            d.update(seed=seed, profile=spec.get("profile", "custom"),
+                     experiment=spec.get("study", d.get("experiment", "adhoc")))
+            for k in ("data", "device"):
+                if spec.get(k) is not None:
+                    d[k] = spec[k]
+            if spec.get("progress") is not None:
+                d["progress"] = spec["progress"]
+            yield TrainConfig.from_dict(d), rng
+
+
+def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | None = None,
+              seeds: list[int] | None = None) -> dict[str, list[Run]]:
+    """Train (or load) every run of ``spec`` (or those labelled in ``only``); returns
+    ``{label: [Run per seed]}``; ``seeds`` keeps only runs of those seeds."""
+    unknown = set(spec) - set(SPEC_KEYS)
+    if unknown:
+        raise ValueError(f"unknown study key(s) {sorted(unknown)}: expected some of {list(SPEC_KEYS)}")
+    out = spec.get("out") or "experiments/results"
+    results: dict[str, list[Run]] = {}
+    for cfg, _ in _configs(spec, "runs"):
+        if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
+            continue
+        results.setdefault(cfg.label, []).append(train(cfg, out, force=force))
+    for cfg, rng in _configs(spec, "range_tests"):
+        if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
+            continue
+        if not rng or "start_lr" not in rng or "end_lr" not in rng:
+            raise ValueError(f"range test {cfg.label!r} needs range: {{start_lr, end_lr}}")
+        results.setdefault(cfg.label, []).append(range_test(cfg, root=out, force=force, **rng))
+    return results

@@ -1,0 +1,87 @@
+"""``run-study`` (runs only: GPU machines without papermill), ``study`` (notebooks, figures,
+CLAIMS.md: what ``make reproduce`` calls), ``figures`` and ``claims``."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+
+def cmd_run_study(a: argparse.Namespace) -> int:
+    import yaml
+
+    from .studies import run_study
+
+    spec = yaml.safe_load(Path(a.file).read_text())
+    for k in ("data", "device", "out"):
+        if getattr(a, k) is not None:
+            spec[k] = getattr(a, k)
+    t0 = time.perf_counter()
+    results = run_study(spec, force=a.force, only=a.only, seeds=a.seeds)
+    for label, runs in results.items():
+        for r in runs:
+            s = r.summary
+            acc = s.get("test_accuracy", s.get("peak_accuracy"))
+            print(f"{label:28s} seed {s.get('seed')}  {s.get('status'):9s} acc {acc if acc is None else round(acc, 4)}"
+                  f"  {s.get('wall_time_s', 0):8.1f} s  {r.path}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def cmd_study(a: argparse.Namespace) -> int:
+    from .notebooks import reproduce
+
+    return reproduce(profile=a.profile, only=a.only, out=a.out)
+
+
+def cmd_figures(a: argparse.Namespace) -> int:
+    from .figures import make_all
+
+    for path in make_all(a.results, a.dest):
+        print(path)
+    return 0
+
+
+def cmd_claims(a: argparse.Namespace) -> int:
+    from .claims import write_claims
+
+    print(write_claims(a.results, a.dest))
+    return 0
+
+
+def add_commands(sub) -> None:
+    r = sub.add_parser("run-study", help="train every run of one study's YAML (no notebook; for GPU machines)",
+                       description="Run (or load from the results cache) every run of a study parameter set, "
+                                   "e.g. experiments/full/05_resnet56_one_cycle.yaml. An interrupted run "
+                                   "resumes from its checkpoint when the same command runs again.")
+    r.add_argument("file", help="experiments/<profile>/<study>.yaml")
+    r.add_argument("--only", nargs="+", metavar="LABEL", help="run only these labels")
+    r.add_argument("--seeds", nargs="+", type=int, help="run only these seeds")
+    r.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else download)")
+    r.add_argument("--device")
+    r.add_argument("--out", help="results root (default experiments/results)")
+    r.add_argument("--force", action="store_true", help="re-run stored runs")
+    r.set_defaults(func=cmd_run_study)
+
+    s = sub.add_parser("study", help="execute the notebooks (papermill), then figures and CLAIMS.md (make reproduce)",
+                       description="Execute every study notebook with its parameter set into notebooks/executed/ "
+                                   "(quick: notebooks/executed/quick/), export HTML, regenerate figures and write "
+                                   "CLAIMS.md. Stored runs are reused; missing ones are trained.")
+    s.add_argument("--profile", choices=("full", "quick", "smoke"),
+                   help="default: full on a CUDA machine, quick otherwise")
+    s.add_argument("--only", nargs="+", metavar="STUDY", help="e.g. 04_clr_vs_fixed")
+    s.add_argument("--out", help="results root override (default: the YAML's, experiments/results)")
+    s.set_defaults(func=cmd_study)
+
+    f = sub.add_parser("figures", help="regenerate every figure from stored results (no training)")
+    f.add_argument("--results", default="experiments/results")
+    f.add_argument("--dest", default="figures")
+    f.set_defaults(func=cmd_figures)
+
+    c = sub.add_parser("claims", help="write CLAIMS.md from stored results (no training)")
+    c.add_argument("--results", default="experiments/results")
+    c.add_argument("--dest", default="CLAIMS.md")
+    c.set_defaults(func=cmd_claims)
+
+
