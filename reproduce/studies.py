@@ -34,7 +34,8 @@ STUDIES = (
 )
 PROFILES = ("full", "quick", "smoke")
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
-SPEC_KEYS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "runs", "range_tests", "progress")
+SPEC_KEYS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "runs", "range_tests", "progress",
+             "train_missing")
 
 
 def load_spec(study: str, profile: str) -> dict[str, Any]:
@@ -68,20 +69,54 @@ def _configs(spec: dict[str, Any], key: str):
 def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | None = None,
               seeds: list[int] | None = None) -> dict[str, list[Run]]:
     """Train (or load) every run of ``spec`` (or those labelled in ``only``); returns
-    ``{label: [Run per seed]}``; ``seeds`` keeps only runs of those seeds."""
+    ``{label: [Run per seed]}``; ``seeds`` keeps only runs of those seeds. With
+    ``train_missing: false`` in the spec, only stored runs are returned (render from the cache)."""
     unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown study key(s) {sorted(unknown)}: expected some of {list(SPEC_KEYS)}")
     out = spec.get("out") or "experiments/results"
+    cached_only = spec.get("train_missing") is False
     results: dict[str, list[Run]] = {}
+
+    def keep(label: str, run: Run | None) -> None:
+        if run is not None:
+            results.setdefault(label, []).append(run)
+
     for cfg, _ in _configs(spec, "runs"):
         if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
             continue
-        results.setdefault(cfg.label, []).append(train(cfg, out, force=force))
+        keep(cfg.label, train(cfg, out, force=force, cached_only=cached_only))
     for cfg, rng in _configs(spec, "range_tests"):
         if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
             continue
         if not rng or "start_lr" not in rng or "end_lr" not in rng:
             raise ValueError(f"range test {cfg.label!r} needs range: {{start_lr, end_lr}}")
-        results.setdefault(cfg.label, []).append(range_test(cfg, root=out, force=force, **rng))
+        keep(cfg.label, range_test(cfg, root=out, force=force, cached_only=cached_only, **rng))
     return results
+
+
+def missing_runs(spec: dict[str, Any]) -> list[str]:
+    """``label (seed)`` of every run of ``spec`` that is not stored."""
+    out = spec.get("out") or "experiments/results"
+    missing = []
+    for cfg, _ in _configs(spec, "runs"):
+        if train(cfg, out, cached_only=True) is None:
+            missing.append(f"{cfg.label} (seed {cfg.seed})")
+    for cfg, rng in _configs(spec, "range_tests"):
+        if range_test(cfg, root=out, cached_only=True, **(rng or {})) is None:
+            missing.append(f"{cfg.label} (seed {cfg.seed})")
+    return missing
+
+
+def banner(profile: str, spec: dict[str, Any] | None = None) -> str:
+    """The line a notebook shows first: what kind of result the reader is looking at."""
+    missing = missing_runs(spec) if spec else []
+    if profile == "full":
+        text = "**Profile: full** — the papers' settings; the table below says which device ran each run."
+        if missing:
+            text += (" **Not yet run** (rendered from the results cache without them): " + ", ".join(missing)
+                     + ". Run them with `python -m reproduce run-study experiments/full/<study>.yaml` on a GPU.")
+        return text
+    return (f"**Profile: {profile}** — a shrunk smoke run of this study (fewer iterations, less data, smaller "
+            "networks) that exercises the pipeline on a CPU. **Its numbers are not a reproduction**; the full-profile "
+            "results are in `notebooks/executed/` and `CLAIMS.md`.")

@@ -32,7 +32,7 @@ def cmd_run_study(a: argparse.Namespace) -> int:
 def cmd_study(a: argparse.Namespace) -> int:
     from .notebooks import reproduce
 
-    return reproduce(profile=a.profile, only=a.only, out=a.out)
+    return reproduce(profile=a.profile, only=a.only, out=a.out, train_missing=a.train)
 
 
 def cmd_figures(a: argparse.Namespace) -> int:
@@ -72,6 +72,8 @@ def add_commands(sub) -> None:
                    help="default: full on a CUDA machine, quick otherwise")
     s.add_argument("--only", nargs="+", metavar="STUDY", help="e.g. 04_clr_vs_fixed")
     s.add_argument("--out", help="results root override (default: the YAML's, experiments/results)")
+    s.add_argument("--no-train", dest="train", action="store_false",
+                   help="render from stored runs only; list the missing ones instead of training them")
     s.set_defaults(func=cmd_study)
 
     f = sub.add_parser("figures", help="regenerate every figure from stored results (no training)")

@@ -256,14 +256,18 @@ def prepare(cfg: TrainConfig):
 # ---------------------------------------------------------------- the loop
 
 
-def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = False, resume: bool = True) -> Run:
+def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = False, resume: bool = True,
+          cached_only: bool = False) -> Run | None:
     """Train ``cfg`` and store it under ``root/<experiment>/<run-id>/``.
 
     A finished run with the same semantic config is returned as is (unless ``force``); an
     interrupted one continues from its checkpoint (unless ``resume=False``, which restarts).
-    Raises :class:`Interrupted` after checkpointing on SIGTERM/SIGINT.
+    Raises :class:`Interrupted` after checkpointing on SIGTERM/SIGINT. ``cached_only``: return
+    the stored run or ``None``, never train.
     """
     rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict()))
+    if cached_only:
+        return rd.load() if rd.finished() else None
     if rd.path.exists() and (force or not resume):
         shutil.rmtree(rd.path)
     if rd.finished():
@@ -403,7 +407,7 @@ def load_config(path: str | Path) -> dict:
 
 def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = "linear",
                eval_every: int | None = None, eval_images: int | None = None, diverge: float = 4.0,
-               root: Path | str = DEFAULT_ROOT, force: bool = False) -> Run:
+               root: Path | str = DEFAULT_ROOT, force: bool = False, cached_only: bool = False) -> Run | None:
     """The LR range test of ``cfg.model`` over ``cfg.iterations`` (or ``epochs``) mini-batches,
     with held-out accuracy every ``eval_every`` iterations (Smith reads accuracy), stored like a
     training run: rows of kind ``range`` in metrics.jsonl, the suggestions in summary.json."""
@@ -412,6 +416,8 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
     extra = {"range_start_lr": start_lr, "range_end_lr": end_lr, "range_mode": mode, "range_eval_every": eval_every,
              "range_eval_images": eval_images, "range_diverge": diverge}
     rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict() | extra))
+    if cached_only:
+        return rd.load() if rd.finished() else None
     if rd.path.exists() and force:
         shutil.rmtree(rd.path)
     if rd.finished():

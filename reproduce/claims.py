@@ -1,0 +1,270 @@
+"""CLAIMS.md: every claim of PAPERS.md (C1-C9), the paper's value beside ours, and a verdict.
+
+"Ours" is computed here from stored runs (the claim id each run records), never typed. Only
+full-profile runs count as a reproduction; where only quick (CPU smoke) runs exist the row says
+so and gives no verdict. Accuracies are on the 1,017 exact test images of the offline copy
+with their 95 % interval, the all-10,000 figure (mostly JPEG decodes) beside them — see
+``shared/data/README.md``; with the official test set both are the same 10,000 images.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .figures import Results, study_results
+from .results import DEFAULT_ROOT, Run, write_atomic
+from .stepsize import paper_table
+
+
+@dataclass(frozen=True)
+class Claim:
+    id: str
+    setting: str
+    paper: str  # the paper's value, as PAPERS.md states it (a reference fact, not a measurement)
+    study: str | None
+    figure: str | None
+    needs_gpu: bool = True  # ResNet-56 claims; the small networks run on a CPU in about an hour each
+
+
+CLAIMS = (
+    Claim("C1", "LR range test, ResNet-56, batch 512, momentum 0.9, wd 1e-4, LR 0 -> 3",
+          "loss still falls up to LR ~1; accuracy stays high up to LR 3 (SC logs: peak 81.6 %, 78.4 % at LR 3)",
+          "03_range_tests", "03_range_test_C1_resnet56"),
+    Claim("C2", "LR range test, cifar10-full, LR rising linearly over 8 epochs", "base 0.001, max 0.006",
+          "03_range_tests", "03_range_test_C2_cifar10_full", needs_gpu=False),
+    Claim("C3", "cifar10-full, CLR Table 1 (fixed, triangular2, decay, exp, exp_range)",
+          "fixed 81.4 % (70k); triangular2 81.4 % (25k); decay 78.5 % (25k); exp 79.1 % (70k); exp_range 82.2 % (42k)",
+          "04_clr_vs_fixed", "04_clr_vs_fixed_C3", needs_gpu=False),
+    Claim("C4", "ResNet-56, 1cycle 0.08-0.8, momentum 0.95-0.8, batch 512, wd 1e-4, ~9.3k iterations",
+          "92.0 ± 0.2 % (DA Table 1); 91.9 % in Smith's log", "05_resnet56_one_cycle", "05_resnet56_one_cycle_C4_C6"),
+    Claim("C5", "same LR cycle, constant momentum 0.9 / 0.95", "91.4 % / 92.1 ± 0.1 % (DA Table 1)",
+          "05_resnet56_one_cycle", "05_resnet56_one_cycle_C4_C6"),
+    Claim("C6", "ResNet-56, standard step schedule (He et al.)", "needs ~64k iterations for that accuracy (93.03 % at 64k)",
+          "05_resnet56_one_cycle", "05_resnet56_one_cycle_C4_C6"),
+    Claim("C7", "ResNet-56, 50 epochs, 1cycle 0.3-3, momentum 0.95-0.8, wd 1e-3 / 1e-4 / 1e-5",
+          "~60 % / 85.97 % / 87.78 % (seed blog: running averages, unreliable)", "06_weight_decay", "06_weight_decay_C7"),
+    Claim("C8", "Keras CNN, Adam, batch 100: fixed LR 150 epochs vs CLR triangular 0.001-0.005, 50 epochs",
+          "CLR ~1.6 points better in a third of the iterations (seed post)", "07_adam_clr", "07_adam_clr_C8", needs_gpu=False),
+    Claim("C9", "stepsize arithmetic: CIFAR-10 / AlexNet / GoogLeNet iterations per epoch and stepsizes",
+          "500; 5,005 (stepsize ~30,000); 10,009 (20,000 / 30,000 / 40,000)", None, None),
+)
+
+PAPER_C3 = {"fixed": (0.814, 70000), "triangular2-3stage": (0.814, 25000), "decay": (0.785, 25000),
+            "exp": (0.791, 70000), "exp_range": (0.822, 42000)}
+
+
+def pct(x: float | None) -> str:
+    return "–" if x is None or not np.isfinite(x) else f"{100 * x:.2f} %"
+
+
+def acc_text(run: Run) -> str:
+    s = run.summary
+    return (f"{pct(s.get('test_accuracy'))} [{pct(s.get('test_accuracy_lo95'))}, {pct(s.get('test_accuracy_hi95'))}]"
+            f" (all 10k: {pct(s.get('test_accuracy_all'))})")
+
+
+def mean_std(runs: list[Run], key: str = "test_accuracy") -> tuple[float, float, int]:
+    v = np.array([r.summary[key] for r in runs if r.summary.get(key) is not None], dtype=float)
+    return (float(v.mean()) if len(v) else float("nan"), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
+
+
+def ms_text(runs: list[Run]) -> str:
+    m, s, n = mean_std(runs)
+    return f"{pct(m)} ± {100 * s:.2f} (n={n})" if n > 1 else f"{pct(m)} (n=1)"
+
+
+def eval_at(run: Run, iteration: int) -> float | None:
+    ev = run.evals()
+    ev = ev[ev["iteration"] <= iteration]
+    return None if ev.empty else float(ev["test_accuracy"].iloc[-1])
+
+
+# ---------------------------------------------------------------- per claim: (ours, verdict, reason)
+
+
+def _c1(r: Results):
+    run = _one(r, "C1-resnet56-linear")
+    if run is None:
+        return None
+    s = run.summary
+    ratio = (s["final_accuracy"] or 0) / (s["peak_accuracy"] or 1)
+    verdict = "reproduced" if ratio >= 0.9 and not s["stopped_early"] else "partly" if ratio >= 0.5 else "not reproduced"
+    ours = (f"peak accuracy {pct(s['peak_accuracy'])} at LR {s['peak_accuracy_lr']:.3g}; {pct(s['final_accuracy'])} at "
+            f"LR {s['end_lr']:.3g}; smoothed loss lowest at LR {s['min_loss_lr']:.3g}")
+    return ours, verdict, "rule: reproduced if accuracy at the end of the ramp is >= 90 % of its peak"
+
+
+def _c2(r: Results):
+    run = _one(r, "C2-cifar10_full-linear")
+    if run is None:
+        return None
+    g = run.summary["suggestions"]
+    base, mx = g.get("smith_base"), g.get("smith_max")
+    if base is None or mx is None:
+        return "no accuracy rise measured", "not reproduced", "accuracy never rose during the test"
+    hits = sum(0.5 <= v / ref <= 2 for v, ref in ((base, 0.001), (mx, 0.006)))
+    verdict = ("reproduced", "partly", "not reproduced")[2 - hits]
+    ours = (f"Smith's reading from accuracy: base {base:.3g}, max {mx:.3g} (loss rules: min/10 "
+            f"{g.get('loss_min_div10') or float('nan'):.3g}, steepest {g.get('steepest') or float('nan'):.3g})")
+    return ours, verdict, ("rule: each bound within a factor 2 of the paper's; our base is where accuracy has risen "
+                           "10 % of its total rise, our max where it peaks")
+
+
+def _c3(r: Results):
+    parts, hits, n = [], 0, 0
+    for label, (paper, at) in PAPER_C3.items():
+        runs = r.get(label, [])
+        vals = [eval_at(x, at) for x in runs]
+        vals = [v for v in vals if v is not None]
+        if not vals:
+            continue
+        m = float(np.mean(vals))
+        n += 1
+        hits += abs(m - paper) <= 0.015
+        parts.append(f"{label} {pct(m)} at {at // 1000}k (n={len(vals)})")
+    if not n:
+        return None
+    verdict = "reproduced" if hits == n == len(PAPER_C3) else "partly" if hits else "not reproduced"
+    return "; ".join(parts), verdict, f"rule: each policy within 1.5 points of Table 1 at the same iteration ({hits}/{n} are)"
+
+
+def _c4(r: Results):
+    runs = r.get("one_cycle", [])
+    if not runs:
+        return None
+    m, _, _ = mean_std(runs)
+    d = abs(m - 0.920)
+    verdict = "reproduced" if d <= 0.01 else "partly" if d <= 0.03 else "not reproduced"
+    extra = "".join(f"; {k}: {ms_text(v)}" for k, v in r.items() if k.startswith("one_cycle-crop"))
+    return (f"{ms_text(runs)} (flips only){extra}", verdict,
+            "rule: mean within 1 point of 92.0 % (the exact-image 95 % interval is about ±1.7 points)")
+
+
+def _c5(r: Results):
+    parts, verdicts = [], []
+    for label, paper in (("one_cycle-momentum0.9", 0.914), ("one_cycle-momentum0.95", 0.921)):
+        if r.get(label):
+            m, _, _ = mean_std(r[label])
+            parts.append(f"momentum {label[-4:].lstrip('m')}: {ms_text(r[label])}")
+            verdicts.append(abs(m - paper) <= 0.01)
+    if not parts:
+        return None
+    verdict = "reproduced" if all(verdicts) and len(verdicts) == 2 else "partly" if any(verdicts) else "not reproduced"
+    return "; ".join(parts), verdict, "rule: each within 1 point of DA Table 1"
+
+
+def _c6(r: Results):
+    base, oc = r.get("step-baseline", []), r.get("one_cycle", [])
+    if not base or not oc:
+        return None
+    target, _, _ = mean_std(oc)
+    ev = base[0].evals()
+    reached = ev[ev["test_accuracy"] >= target]
+    first = int(reached["iteration"].iloc[0]) if len(reached) else None
+    final = base[0].summary.get("test_accuracy")
+    ours = (f"step schedule final {acc_text(base[0])}; first reaches the 1cycle mean {pct(target)} at "
+            + (f"iteration {first:,}" if first else "no iteration"))
+    verdict = "reproduced" if first and first >= 3 * oc[0].summary["iterations"] else "partly" if final else "not reproduced"
+    return ours, verdict, "rule: the step schedule needs >= 3x the 1cycle iterations to reach the 1cycle accuracy"
+
+
+def _c7(r: Results):
+    acc = {x[0].config["weight_decay"]: x[0].summary.get("test_accuracy") for x in r.values() if x}
+    if not acc:
+        return None
+    ours = "; ".join(f"wd {wd:g}: {pct(a)}" for wd, a in sorted(acc.items(), reverse=True))
+    ok = all(k in acc for k in (1e-3, 1e-4, 1e-5)) and acc[1e-3] < acc[1e-4] - 0.05 and acc[1e-5] >= acc[1e-4] - 0.01
+    verdict = "reproduced" if ok else "partly" if 1e-3 in acc and acc[1e-3] == min(acc.values()) else "not reproduced"
+    return ours, verdict, ("rule (the blog's numbers are running averages): 1e-3 far worst, 1e-5 at least as good as "
+                           "1e-4; absolute values compared with DA's ~92 % instead")
+
+
+def _c8(r: Results):
+    clr, fixed = r.get("adam-clr", []), r.get("adam-fixed", [])
+    if not clr or not fixed:
+        return None
+    mc, _, _ = mean_std(clr)
+    mf, _, _ = mean_std(fixed)
+    d = mc - mf
+    verdict = "reproduced" if d >= 0.005 else "partly" if d >= -0.01 else "not reproduced"
+    return (f"CLR (50 epochs) {ms_text(clr)} vs fixed (150 epochs) {ms_text(fixed)}: {100 * d:+.2f} points", verdict,
+            "rule: CLR better by >= 0.5 point (reproduced) or within 1 point (partly)")
+
+
+def _c9(_: Results):
+    rows = paper_table()
+    ok = all(x["it_per_epoch_match"] for x in rows) and all(
+        x["paper_stepsize"] is None or abs(x["stepsize_rel_diff"]) < 0.002 for x in rows)
+    ours = "; ".join(f"{x['setting'].split(',')[0]}: {x['it_per_epoch']:,} it/epoch, {x['epochs_per_step']:g} epochs = "
+                     f"{x['stepsize']:,}" for x in rows[:5])
+    return ours, "reproduced" if ok else "not reproduced", "computed by reproduce.stepsize (tests/test_stepsize.py)"
+
+
+RULES: dict[str, Callable[[Results], tuple[str, str, str] | None]] = {
+    "C1": _c1, "C2": _c2, "C3": _c3, "C4": _c4, "C5": _c5, "C6": _c6, "C7": _c7, "C8": _c8, "C9": _c9,
+}
+
+
+def _one(r: Results, label: str) -> Run | None:
+    return (r.get(label) or [None])[0]
+
+
+def evaluate(claim: Claim, root: Path | str = DEFAULT_ROOT) -> dict:
+    """The row of one claim: ours / verdict / reason from full-profile runs, or a quick note."""
+    if claim.study is None:
+        ours, verdict, reason = RULES[claim.id]({})
+        return {"ours": ours, "verdict": verdict, "reason": reason, "device": "no training"}
+    full = study_results(root, claim.study, "full")
+    got = RULES[claim.id](full)
+    if got:
+        devices = sorted({x.provenance.get("device_name", "?") for v in full.values() for x in v})
+        return {"ours": got[0], "verdict": got[1], "reason": got[2], "device": ", ".join(devices)}
+    quick = study_results(root, claim.study, "quick")
+    q = RULES[claim.id](quick) if quick else None
+    note = f"quick CPU smoke run only, not a reproduction: {q[0]}" if q else "no run stored yet"
+    need = "a GPU (ResNet-56)" if claim.needs_gpu else "about an hour of CPU per run, or a GPU"
+    return {"ours": note, "verdict": "not run at full scale yet", "reason": f"the full-profile run needs {need}",
+            "device": ""}
+
+
+def claims_markdown(root: Path | str = DEFAULT_ROOT) -> str:
+    lines = [
+        "# Claims: paper against reproduction",
+        "",
+        "Generated by `python -m reproduce claims` from the runs stored under `experiments/results/` — no number",
+        "here is typed by hand. Only full-profile runs count as a reproduction; quick-profile rows are CPU smoke",
+        "runs of the pipeline and carry no verdict.",
+        "",
+        "Test accuracy is measured on the **1,017 exact test images** of the offline CIFAR-10 copy, with its 95 %",
+        "interval (about ±1.7 points at 92 %); the all-10,000 figure (8,983 of them JPEG decodes) is given beside it.",
+        "With the official test set both are the same 10,000 images. The seed blog's accuracies are running",
+        "averages without augmentation (PAPERS.md), so the papers' values are the reference.",
+        "",
+        "| claim | setting | paper | ours | verdict | why / rule | device | notebook · figure |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for c in CLAIMS:
+        row = evaluate(c, root)
+        links = f"[notebook](notebooks/executed/{c.study}.ipynb)" if c.study else "[notebook](notebooks/executed/02_stepsize.ipynb)"
+        if c.figure:
+            links += f" · [figure](figures/{c.figure}.png)"
+        cells = [c.id, c.setting, c.paper, row["ours"], f"**{row['verdict']}**", row["reason"], row["device"], links]
+        lines.append("| " + " | ".join(str(x).replace("|", "/") for x in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_claims(root: Path | str = DEFAULT_ROOT, dest: Path | str = "CLAIMS.md") -> Path:
+    write_atomic(Path(dest), claims_markdown(root))
+    return Path(dest)
+
+
+def claim_paragraph(claim_id: str, root: Path | str = DEFAULT_ROOT) -> str:
+    """The notebook's comparison paragraph for one claim, from the same rules as CLAIMS.md."""
+    c = next(x for x in CLAIMS if x.id == claim_id)
+    row = evaluate(c, root)
+    return (f"**{c.id}** — {c.setting}. **Paper:** {c.paper}. **Ours:** {row['ours']}. "
+            f"**Verdict:** {row['verdict']} ({row['reason']}).")

@@ -1,0 +1,211 @@
+"""Every figure of the study: one short function each, drawn from stored results only.
+
+Each function takes ``{label: [Run, ...]}`` (what :func:`reproduce.studies.run_study` returns and
+:func:`study_results` reads back from the store) and returns a matplotlib Figure, or ``None``
+when the runs it needs are not stored. :func:`make_all` writes them under ``figures/`` (full
+profile) and ``figures/quick/`` (quick profile) as PNG and PDF with stable names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import plots  # sets the backend (Agg outside notebooks) and the seaborn theme
+from .results import DEFAULT_ROOT, Run, find_runs
+from .schedules import Schedule
+
+Results = dict[str, list[Run]]
+
+
+def study_results(root: Path | str, study: str, profile: str) -> Results:
+    """Stored runs of one study and profile, grouped by label."""
+    out: Results = {}
+    for run in find_runs(root, study, profile=profile):
+        out.setdefault(run.config.get("label") or run.path.name, []).append(run)
+    return out
+
+
+def _profile_note(results: Results) -> str:
+    profiles = {r.config.get("profile") for runs in results.values() for r in runs}
+    return "" if profiles == {"full"} else f"  [{'/'.join(sorted(map(str, profiles)))} profile: not a reproduction]"
+
+
+def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = "iteration", ax=None):
+    """Test accuracy (exact test images) against ``x`` per label: mean over seeds, band = ±1 std."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 4.5))
+    for label in labels or list(results):
+        runs = [r for r in results.get(label, []) if r.summary.get("kind") != "range_test"]
+        if not runs:
+            continue
+        ev = pd.concat([r.evals().assign(seed=r.config["seed"]) for r in runs])
+        g = ev.groupby(x)["test_accuracy"]
+        mean, std = g.mean(), g.std().fillna(0)
+        ax.plot(mean.index, mean.values, label=f"{label} (n={len(runs)})")
+        ax.fill_between(mean.index, mean - std, mean + std, alpha=0.2)
+    ax.set_xlabel(x)
+    ax.set_ylabel("test accuracy (exact test images)")
+    ax.legend(fontsize=8)
+    return ax
+
+
+def schedules_overview(results: Results | None = None):
+    """01: every policy of PAPERS.md with the papers' parameters."""
+    cases = [
+        ("triangular 0.001-0.006, step 2000", Schedule("triangular", 0.001, 0.006, 2000), 10000),
+        ("triangular2 0.001-0.006, step 2000", Schedule("triangular2", 0.001, 0.006, 2000), 10000),
+        ("exp_range gamma 0.99994 (amplitude)", Schedule("exp_range", 0.001, 0.006, 2000, gamma=0.99994), 20000),
+        ("exp_range gamma 0.99994 (bounds)", Schedule("exp_range", 0.001, 0.006, 2000, gamma=0.99994, exp_range_bounds=True), 20000),
+        ("1cycle 0.08-0.8, momentum 0.95-0.8", Schedule("one_cycle", 0.08, 0.8, 4003, total_iterations=9277, final_lr=0.0008, momentum=(0.95, 0.8)), 9277),
+        ("CLR decay 0.007 -> 0.001 over 4k", Schedule("decay", 0.001, 0.007, 4000), 10000),
+        ("step decay d=0.5 every 1000", Schedule("step_decay", 0.1, gamma=0.5, stepsize=1000), 5000),
+        ("time-based decay d=1e-3", Schedule("time_decay", 0.1, decay=1e-3), 5000),
+        ("exponential decay d=1e-3", Schedule("exponential_decay", 0.1, decay=1e-3), 5000),
+    ]
+    fig, axes = plt.subplots(3, 3, figsize=(14, 9))
+    for ax, (title, s, n) in zip(axes.flat, cases):
+        plots.schedule_axes(s, n, ax=ax, label=title)
+        ax.title.set_fontsize(9)
+    fig.tight_layout()
+    return fig
+
+
+def pytorch_schedulers(results: Results | None = None):
+    """01: PyTorch's own schedulers beside Smith's shapes: OneCycleLR with its defaults (cosine,
+    pct_start 0.3, div 25, final_div 1e4) against Smith's linear 1cycle, and the lecture's
+    StepLR / ExponentialLR against the closed forms."""
+    import torch
+
+    def walk(make, n):
+        opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=0.1, momentum=0.9)
+        sched, lrs = make(opt), []
+        for _ in range(n):
+            lrs.append(opt.param_groups[0]["lr"])
+            opt.step()
+            sched.step()
+        return lrs
+
+    n = 9277
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 4))
+    ax.plot(walk(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.8, total_steps=n), n),
+            label="torch OneCycleLR defaults")
+    smith = Schedule("one_cycle", 0.08, 0.8, 4003, total_iterations=n, final_lr=0.0008)
+    ax.plot([smith.lr(i) for i in range(n)], ls="--", label="Smith's 1cycle (ours = OneCycleLR three_phase, linear)")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("learning rate")
+    ax.set_title("1cycle: PyTorch defaults vs Smith")
+    ax.legend(fontsize=8)
+    m = 5000
+    ax2.plot(walk(lambda o: torch.optim.lr_scheduler.StepLR(o, step_size=1000, gamma=0.5), m), label="torch StepLR")
+    ax2.plot([Schedule("step_decay", 0.1, gamma=0.5, stepsize=1000).lr(i) for i in range(m)], ls="--",
+             label="lecture step decay d^floor((1+n)/r)")
+    ax2.plot(walk(lambda o: torch.optim.lr_scheduler.ExponentialLR(o, gamma=float(np.exp(-1e-3))), m),
+             label="torch ExponentialLR")
+    ax2.plot([Schedule("exponential_decay", 0.1, decay=1e-3).lr(i) for i in range(m)], ls=":",
+             label="lecture exponential decay")
+    ax2.set_xlabel("iteration")
+    ax2.set_title("lecture decays vs PyTorch")
+    ax2.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def range_test(results: Results, claim: str):
+    """03: loss and accuracy against LR for one claim's range tests (linear and exp side by side)."""
+    runs = [r for rs in results.values() for r in rs
+            if r.config.get("claim") == claim and r.summary.get("kind") == "range_test"]
+    if not runs:
+        return None
+    fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.5), squeeze=False)
+    for ax, run in zip(axes[0], runs):
+        plots.plot_range_test(run, ax=ax, title=f"{claim}: {run.config['label']}" + _profile_note({"": [run]}))
+    fig.tight_layout()
+    return fig
+
+
+def clr_vs_fixed(results: Results):
+    """04 (C3): cifar10-full test accuracy against iterations, one line per policy."""
+    if not results:
+        return None
+    ax = accuracy_curves(results)
+    ax.set_title("C3: cifar10-full, CLR policies vs fixed LR" + _profile_note(results))
+    return ax.figure
+
+
+def one_cycle(results: Results):
+    """05 (C4-C6): ResNet-56 accuracy against iterations; 1cycle mean ± std over seeds."""
+    if not results:
+        return None
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    accuracy_curves(results, ax=ax)
+    ax.set_xscale("log")
+    ax.set_title("C4-C6: ResNet-56, 1cycle vs constant momentum vs step schedule" + _profile_note(results))
+    run = (results.get("one_cycle") or next(iter(results.values())))[0]
+    plots.schedule_axes(Schedule.from_dict(run.config["schedule"]), run.summary["iterations"], ax=ax2,
+                        label="1cycle: LR and momentum")
+    fig.tight_layout()
+    return fig
+
+
+def weight_decay(results: Results):
+    """06 (C7): accuracy against epochs per weight decay, and final accuracy against weight decay."""
+    if not results:
+        return None
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 4.5))
+    order = sorted(results, key=lambda k: results[k][0].config["weight_decay"])
+    accuracy_curves(results, order, x="epoch", ax=ax)
+    ax.set_title("C7: accuracy per weight decay" + _profile_note(results))
+    rows = [(r.config["weight_decay"], r.summary.get("test_accuracy"), r.summary.get("test_accuracy_lo95"),
+             r.summary.get("test_accuracy_hi95")) for k in order for r in results[k]]
+    wd, acc, lo, hi = (np.array(v, dtype=float) for v in zip(*rows))
+    ax2.errorbar(wd, acc, yerr=[acc - lo, hi - acc], fmt="o-", capsize=3)
+    ax2.set_xscale("log")
+    ax2.set_xlabel("weight decay")
+    ax2.set_ylabel("final test accuracy (95 % CI)")
+    ax2.set_title("C7: final accuracy against weight decay")
+    fig.tight_layout()
+    return fig
+
+
+def adam_clr(results: Results):
+    """07 (C8): Keras CNN with Adam, fixed LR vs CLR, test accuracy against epochs."""
+    curves = {k: v for k, v in results.items() if v and v[0].summary.get("kind") != "range_test"}
+    if not curves:
+        return None
+    ax = accuracy_curves(curves, x="epoch")
+    ax.set_title("C8: Adam, fixed LR (150 epochs) vs CLR triangular (50 epochs)" + _profile_note(curves))
+    return ax.figure
+
+
+# name -> (study, function); the file names are stable, for citing
+FIGURES: dict[str, tuple[str | None, Callable]] = {
+    "01_schedules": (None, schedules_overview),
+    "01_pytorch_schedulers": (None, pytorch_schedulers),
+    "03_range_test_C1_resnet56": ("03_range_tests", lambda r: range_test(r, "C1")),
+    "03_range_test_C2_cifar10_full": ("03_range_tests", lambda r: range_test(r, "C2")),
+    "04_clr_vs_fixed_C3": ("04_clr_vs_fixed", clr_vs_fixed),
+    "05_resnet56_one_cycle_C4_C6": ("05_resnet56_one_cycle", one_cycle),
+    "06_weight_decay_C7": ("06_weight_decay", weight_decay),
+    "07_adam_clr_C8": ("07_adam_clr", adam_clr),
+}
+
+
+def make_all(root: Path | str = DEFAULT_ROOT, dest: Path | str = "figures",
+             profiles: tuple[str, ...] = ("full", "quick")) -> list[Path]:
+    """Regenerate every figure from stored results; full-profile figures in ``dest``, others in
+    ``dest/<profile>/``. A figure whose runs are not stored is skipped."""
+    written = []
+    for profile in profiles:
+        folder = Path(dest) if profile == "full" else Path(dest) / profile
+        for name, (study, fn) in FIGURES.items():
+            if study is None and profile != "full":
+                continue
+            fig = fn(study_results(root, study, profile) if study else None)
+            if fig is not None:
+                written += plots.save(fig, folder / name)
+    return written

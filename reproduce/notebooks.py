@@ -1,0 +1,78 @@
+"""``make reproduce``: execute every study notebook with papermill, export HTML, then figures
+and CLAIMS.md. Notebooks train through the results cache, so stored runs are only rendered."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from .studies import STUDIES, load_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+
+
+def default_profile() -> tuple[str, str]:
+    if torch.cuda.is_available():
+        return "full", f"CUDA device found ({torch.cuda.get_device_name(0)}): the papers' settings"
+    return "quick", "no CUDA device: the quick CPU profile (smoke runs, not a reproduction)"
+
+
+def executed_dir(profile: str) -> Path:
+    """Full-profile notebooks are the study's record (``notebooks/executed/``); the others go
+    to a sub-folder so a CPU smoke run never overwrites them."""
+    return NOTEBOOKS / "executed" if profile == "full" else NOTEBOOKS / "executed" / profile
+
+
+def execute(study: str, profile: str, *, out: str | None = None, dest: Path | None = None,
+            parameters: dict | None = None) -> Path:
+    """Run one notebook with its profile's parameters (plus overrides) and export HTML beside it."""
+    import nbformat
+    import papermill as pm
+    from nbconvert import HTMLExporter
+
+    params = load_spec(study, profile) | (parameters or {})
+    if out:
+        params["out"] = str(out)
+    dest = Path(dest or executed_dir(profile))
+    dest.mkdir(parents=True, exist_ok=True)
+    target = dest / f"{study}.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(target), parameters=params, cwd=str(ROOT),
+                        kernel_name="python3", progress_bar=False, log_output=False)
+    html, _ = HTMLExporter(template_name="classic").from_notebook_node(nbformat.read(target, as_version=4))
+    target.with_suffix(".html").write_text(html)
+    return target
+
+
+def reproduce(profile: str | None = None, only: list[str] | None = None, out: str | None = None,
+              train_missing: bool = True) -> int:
+    from papermill.exceptions import PapermillExecutionError
+
+    from .claims import write_claims
+    from .figures import make_all
+
+    if profile is None:
+        profile, why = default_profile()
+    else:
+        why = "as requested"
+    print(f"profile: {profile} — {why}", flush=True)
+    studies = [s for s in STUDIES if not only or s in only]
+    unknown = set(only or ()) - set(STUDIES)
+    if unknown:
+        raise ValueError(f"unknown study {sorted(unknown)}: expected some of {', '.join(STUDIES)}")
+    for study in tqdm(studies, desc="notebooks", unit="nb"):
+        try:
+            path = execute(study, profile, out=out, parameters=None if train_missing else {"train_missing": False})
+        except PapermillExecutionError as e:
+            print(f"\nnotebook {study} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+                  f"(the partly executed notebook is in {executed_dir(profile) / (study + '.ipynb')})", file=sys.stderr)
+            return 1
+        tqdm.write(f"executed {path.relative_to(ROOT)} (+ .html)")
+    root = out or "experiments/results"
+    for path in make_all(root, ROOT / "figures"):
+        tqdm.write(f"figure {Path(path).relative_to(ROOT)}")
+    print(f"wrote {write_claims(root, ROOT / 'CLAIMS.md').relative_to(ROOT) if not out else write_claims(root, Path(out) / 'CLAIMS.md')}")
+    return 0
