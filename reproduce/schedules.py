@@ -168,6 +168,8 @@ class Schedule:
 
     ``momentum``: ``None`` leaves the optimizer's momentum alone, a float holds it constant,
     a pair ``(high, low)`` cycles it against the LR (cyclic policies and 1cycle only).
+    ``one_cycle`` defaults: ``stepsize`` = 41/95 of ``total_iterations`` (Smith's 41 + 41 + 13
+    epochs), ``final_lr`` = base_lr / 100.
     ``stages``: for ``staged``, ``((start_iteration, Schedule), ...)``; each stage sees the
     iteration counted from its own start (CLR's three-stage triangular2 run of Table 2).
     """
@@ -195,6 +197,9 @@ class Schedule:
         object.__setattr__(self, "stages", stages)
         if self.policy == "one_cycle" and self.final_lr is None:
             object.__setattr__(self, "final_lr", self.base_lr / 100)
+        if self.policy == "one_cycle" and self.stepsize is None and isinstance(self.total_iterations, int):
+            # Smith's proportion: 41 epochs up, 41 down, 13 annihilating of 95 (DA, claim C4)
+            object.__setattr__(self, "stepsize", max(1, round(self.total_iterations * 41 / 95)))
         self.validate()
 
     # -- validation: every message names the parameter, the value and what is accepted

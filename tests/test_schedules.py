@@ -199,3 +199,8 @@ def test_bad_parameters_name_themselves(kwargs, param):
 def test_negative_iterations_rejected():
     with pytest.raises(ValueError, match="iterations"):
         Schedule("fixed", 0.1).table(-1)
+
+
+def test_one_cycle_defaults_follow_smith():
+    s = Schedule("one_cycle", 0.08, 0.8, total_iterations=9277)
+    assert s.stepsize == 4004 and s.final_lr == pytest.approx(0.0008)  # 41/95 of 9,277; base/100
