@@ -274,18 +274,22 @@ class DeviceLoader:
     Per epoch: a permutation and the augmentation draws (flip bits, crop offsets) come from a
     generator seeded with (seed, epoch), so ``epoch(e, start=b)`` resumes exactly. Augmentation
     is ``none`` (Caffe's CLR setting), ``flip`` (Smith's ResNet-56 Caffe run) or ``crop_flip``
-    (4-pixel zero pad, random 32×32 crop, flip: the standard ResNet setting).
+    (4-pixel zero pad, random 32×32 crop, flip: the standard ResNet setting). Under torchrun,
+    ``rank`` takes its slice of every global batch; all ranks draw the same permutation.
     """
 
     def __init__(
         self, data: ImageSet, batch_size: int, *, augment: str = "none", normalize: Normalizer,
         shuffle: bool = True, drop_last: bool = False, seed: int = 0, device: torch.device | str = "cpu",
-        channels_last: bool = False,
+        channels_last: bool = False, rank: int = 0, world: int = 1,
     ) -> None:
         if augment not in AUGMENTS:
             raise ValueError(f"augment={augment!r} is invalid: expected one of {', '.join(AUGMENTS)}")
         if not (isinstance(batch_size, int) and batch_size > 0):
             raise ValueError(f"batch_size={batch_size!r} is invalid: expected an integer > 0")
+        if batch_size % world:
+            raise ValueError(f"batch_size={batch_size} is invalid with {world} processes: expected a multiple of {world} "
+                             "(the batch size is the global batch, split evenly across processes)")
         if drop_last and batch_size > len(data):
             raise ValueError(f"batch_size={batch_size} is invalid with drop_last: expected <= {len(data)} images")
         self.device = torch.device(device)
@@ -294,6 +298,7 @@ class DeviceLoader:
         self.batch_size, self.augment, self.normalize = batch_size, augment, normalize
         self.shuffle, self.drop_last, self.seed = shuffle, drop_last, seed
         self.channels_last = channels_last
+        self.rank, self.world = rank, world
 
     def __len__(self) -> int:
         n = len(self.y) / self.batch_size
@@ -312,6 +317,8 @@ class DeviceLoader:
         perm, flips, shifts = self._draws(epoch)
         for b in range(start, len(self)):
             idx = perm[b * self.batch_size : (b + 1) * self.batch_size]
+            if self.world > 1:  # this rank's share of the global batch
+                idx = idx.tensor_split(self.world)[self.rank]
             x = self.x[idx]
             if self.augment == "crop_flip":
                 x = random_crop(x, shifts[:, idx], pad=4)

@@ -24,7 +24,7 @@ from typing import Any
 import pandas as pd
 
 DEFAULT_ROOT = Path("experiments/results")
-NON_SEMANTIC = ("device", "compile", "checkpoint_every", "progress", "amp", "channels_last", "out")
+NON_SEMANTIC = ("device", "compile", "checkpoint_every", "progress", "amp", "channels_last", "out", "save_weights")
 
 
 def write_atomic(path: Path, text: str) -> None:

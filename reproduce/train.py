@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import models
+from . import distributed, models
 from .data import DeviceLoader, ImageSet, Normalizer, load_cifar10
 from .results import DEFAULT_ROOT, Run, RunDir, provenance, read_json, run_id, write_json
 from .schedules import Schedule, build_scheduler
@@ -72,6 +72,7 @@ class TrainConfig:
     compile: bool = False
     checkpoint_every: int = 500
     progress: bool = True
+    save_weights: bool = False
 
     def __post_init__(self) -> None:
         if isinstance(self.schedule, Schedule):
@@ -235,17 +236,18 @@ def seed_everything(seed: int) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
-def prepare(cfg: TrainConfig):
+def prepare(cfg: TrainConfig, device: str | None = None, rank: int = 0, world: int = 1):
     """Data, normaliser, loader, model: what both training and the range test start from."""
-    if cfg.device == "cpu":
+    device = device or cfg.device
+    if device == "cpu":
         torch.set_flush_denormal(True)  # cifar10-full slows ~10x on denormals otherwise
     train_set = load_cifar10(cfg.data, "train").subset(cfg.train_subset)
     test_set = load_cifar10(cfg.data, "test").subset(cfg.test_subset)
-    normalize = Normalizer(cfg.normalize, train_set, cfg.device)
+    normalize = Normalizer(cfg.normalize, train_set, device)
     loader = DeviceLoader(train_set, cfg.batch_size, augment=cfg.augment, normalize=normalize, drop_last=cfg.drop_last,
-                          seed=cfg.seed, device=cfg.device, channels_last=cfg.channels_last)
+                          seed=cfg.seed, device=device, channels_last=cfg.channels_last, rank=rank, world=world)
     seed_everything(cfg.seed)
-    model = models.build(cfg.model).to(cfg.device)
+    model = models.build(cfg.model).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     data_info = {"train": train_set.describe(), "test": test_set.describe(), "augment": cfg.augment,
@@ -263,47 +265,63 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     A finished run with the same semantic config is returned as is (unless ``force``); an
     interrupted one continues from its checkpoint (unless ``resume=False``, which restarts).
     Raises :class:`Interrupted` after checkpointing on SIGTERM/SIGINT. ``cached_only``: return
-    the stored run or ``None``, never train.
+    the stored run or ``None``, never train. Under torchrun the model is wrapped in
+    DistributedDataParallel, each rank trains on its slice of every global batch, logged
+    metrics are averaged over ranks, and rank 0 alone writes.
     """
     rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict()))
     if cached_only:
         return rd.load() if rd.finished() else None
-    if rd.path.exists() and (force or not resume):
+    rank, world = distributed.init()
+    main = rank == 0
+    dev = distributed.local_device(cfg.device)
+    if main and rd.path.exists() and (force or not resume):
         shutil.rmtree(rd.path)
+    distributed.barrier()
     if rd.finished():
         return rd.load()
-    rd.path.mkdir(parents=True, exist_ok=True)
+    if main:
+        rd.path.mkdir(parents=True, exist_ok=True)
 
-    train_set, test_set, normalize, loader, model, data_info = prepare(cfg)
+    train_set, test_set, normalize, loader, model, data_info = prepare(cfg, dev, rank, world)
     ipe = len(loader)
     total = cfg.iterations if cfg.iterations is not None else round(cfg.epochs * ipe)
     eval_every = cfg.eval_every or ipe
     schedule = Schedule.from_dict(cfg.schedule)
     optimizer = make_optimizer(cfg, model)
     scheduler = build_scheduler(optimizer, schedule)
-    evaluate = Evaluator(test_set, normalize, cfg.device, cfg.channels_last, cfg.amp)
-    step_model = torch.compile(model) if cfg.compile else model
+    evaluate = Evaluator(test_set, normalize, dev, cfg.channels_last, cfg.amp)
+    step_model = model
+    if world > 1:
+        step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.startswith("cuda") else None)
+    if cfg.compile:
+        step_model = torch.compile(step_model)
 
     log_every = cfg.log_every
-    loss_buf = torch.zeros(log_every, device=cfg.device)
-    correct_buf = torch.zeros(log_every, device=cfg.device)
+    loss_buf = torch.zeros(log_every, device=dev)
+    correct_buf = torch.zeros(log_every, device=dev)
     it, pending, elapsed, train_time, best = 0, 0, 0.0, 0.0, None
     if rd.checkpoint.exists():
-        ck = torch.load(rd.checkpoint, map_location=cfg.device, weights_only=False)
+        ck = torch.load(rd.checkpoint, map_location=dev, weights_only=False)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
         torch.set_rng_state(ck["rng"])
         it, pending, elapsed, train_time, best = ck["iteration"], ck["pending"], ck["elapsed"], ck["train_time"], ck["best"]
-        loss_buf[:pending] = ck["loss_buf"][:pending].to(cfg.device)
-        correct_buf[:pending] = ck["correct_buf"][:pending].to(cfg.device)
-        rd.truncate_metrics(it)
-    else:
+        loss_buf[:pending] = ck["loss_buf"][:pending].to(dev)
+        correct_buf[:pending] = ck["correct_buf"][:pending].to(dev)
+        if main:
+            rd.truncate_metrics(it)
+    elif main:
         rd.metrics.unlink(missing_ok=True)
         write_json(rd.config, cfg.to_dict())
-    write_json(rd.provenance, provenance(cfg.device, data_info, cfg.seed) | {"iterations_per_epoch": ipe})
+    distributed.barrier()  # every rank has read the checkpoint before rank 0 may write the next
+    if main:
+        write_json(rd.provenance, provenance(dev, data_info, cfg.seed) | {"iterations_per_epoch": ipe, "processes": world})
 
     def checkpoint() -> None:
+        if not main:
+            return
         _save_checkpoint(rd.checkpoint, {
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "rng": torch.get_rng_state(), "iteration": it, "pending": pending, "loss_buf": loss_buf.cpu(),
@@ -314,22 +332,24 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     def flush() -> float:
         """Log the window's mean loss/accuracy with the LR of the last iteration (one sync)."""
         nonlocal pending
-        loss, acc = torch.stack([loss_buf[:pending].mean(), correct_buf[:pending].mean()]).tolist()
-        rd.append_metrics([{"kind": "train", "iteration": it, "epoch": it / ipe, "lr": schedule.lr(it - 1),
-                            "momentum": schedule.momentum_at(it - 1), "train_loss": loss, "train_accuracy": acc}])
+        window = distributed.all_mean(torch.stack([loss_buf[:pending].mean(), correct_buf[:pending].mean()]))
+        loss, acc = window.tolist()
+        if main:
+            rd.append_metrics([{"kind": "train", "iteration": it, "epoch": it / ipe, "lr": schedule.lr(it - 1),
+                                "momentum": schedule.momentum_at(it - 1), "train_loss": loss, "train_accuracy": acc}])
         pending = 0
         return loss
 
     status, diverged_at = "running", None
     model.train()
     t0 = t_train = time.perf_counter()
-    bar = tqdm(total=total, initial=it, desc=f"{cfg.label or cfg.model} s{cfg.seed}", disable=not cfg.progress,
+    bar = tqdm(total=total, initial=it, desc=f"{cfg.label or cfg.model} s{cfg.seed}", disable=not (cfg.progress and main),
                unit="it", dynamic_ncols=True)
     with _stop_on_signals() as stop:
         while it < total and status == "running":
             epoch, first = divmod(it, ipe)
             for x, y in loader.epoch(epoch, start=first):
-                with _autocast(cfg.device, cfg.amp):
+                with _autocast(dev, cfg.amp):
                     out = step_model(x)
                     loss = F.cross_entropy(out, y)
                 optimizer.zero_grad(set_to_none=True)
@@ -341,17 +361,19 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
                 pending += 1
                 it += 1
                 bar.update(1)
-                if pending == log_every or it == total or it % eval_every == 0:
+                at_log = pending == log_every or it == total or it % eval_every == 0
+                if at_log:
                     last_loss = flush()
                     if not math.isfinite(last_loss):
                         status, diverged_at = "diverged", it
                 if status == "running" and (it % eval_every == 0 or it == total):
-                    if cfg.device.startswith("cuda"):
+                    if dev.startswith("cuda"):
                         torch.cuda.synchronize()
                     train_time += time.perf_counter() - t_train
                     ev = evaluate(model)
                     t_train = time.perf_counter()
-                    rd.append_metrics([{"kind": "eval", "iteration": it, "epoch": it / ipe, **ev}])
+                    if main:
+                        rd.append_metrics([{"kind": "eval", "iteration": it, "epoch": it / ipe, **ev}])
                     bar.set_postfix(loss=f"{last_loss:.3f}", acc=f"{ev['test_accuracy']:.3f}")
                     if not math.isfinite(ev["test_loss"]):
                         status, diverged_at = "diverged", it
@@ -359,11 +381,14 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
                         best = {"test_accuracy": ev["test_accuracy"], "iteration": it}
                 if status != "running" or it >= total:
                     break
-                if stop["signal"] is not None or it % cfg.checkpoint_every == 0:
+                # ranks agree on a stop at logging points (one tiny collective), so all checkpoint together
+                stopping = distributed.any_rank(stop["signal"] is not None, dev) if at_log else (
+                    world == 1 and stop["signal"] is not None)
+                if stopping or it % cfg.checkpoint_every == 0:
                     checkpoint()
-                    if stop["signal"] is not None:
+                    if stopping:
                         bar.close()
-                        raise Interrupted(f"stopped by signal {stop['signal']} at iteration {it}/{total}; "
+                        raise Interrupted(f"stopped by signal {stop['signal'] or '(on another rank)'} at iteration {it}/{total}; "
                                           f"checkpoint saved in {rd.path}: run the same command again to resume")
     bar.close()
     train_time += time.perf_counter() - t_train
@@ -383,8 +408,12 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
         "diverged_at_lr": schedule.lr(diverged_at - 1) if diverged_at else None,
         **{k: v for k, v in final.items() if k not in ("kind", "iteration", "epoch")},
     }
-    write_json(rd.summary, summary)
-    rd.checkpoint.unlink(missing_ok=True)
+    if main:
+        write_json(rd.summary, summary)
+        if cfg.save_weights:
+            torch.save(model.state_dict(), rd.path / "model.pt")
+        rd.checkpoint.unlink(missing_ok=True)
+    distributed.barrier()
     return rd.load()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 BATCH_HELP = "mini-batch size (the papers' total batch size)"
@@ -12,7 +13,8 @@ BATCH_HELP = "mini-batch size (the papers' total batch size)"
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", help="YAML/JSON file with TrainConfig keys; flags given explicitly override it")
     p.add_argument("--model", help="resnet20/32/44/56/110, cifar10_full, keras_cnn (default resnet56)")
-    p.add_argument("--batch-size", type=int, help=BATCH_HELP + " (default 128)")
+    p.add_argument("--batch-size", type=int, help=BATCH_HELP + " (default 128); under torchrun the global batch, "
+                   "split evenly across the processes")
     p.add_argument("--iterations", type=int, help="training iterations (or --epochs)")
     p.add_argument("--epochs", type=float, help="epochs of ceil(images/batch) iterations")
     p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
@@ -42,7 +44,7 @@ def _config(a: argparse.Namespace, schedule_from_args, schedule: bool = True):
     cfg = load_config(a.config) if a.config else {}
     keys = ("model", "batch_size", "iterations", "epochs", "optimizer", "nesterov", "weight_decay", "data",
             "train_subset", "test_subset", "augment", "normalize", "seed", "device", "compile", "experiment",
-            "label", "claim", "profile", "progress", "eval_every", "checkpoint_every", "log_every")
+            "label", "claim", "profile", "progress", "eval_every", "checkpoint_every", "log_every", "save_weights")
     for k in keys:
         v = getattr(a, k, None)
         if v is not None:
@@ -76,12 +78,17 @@ def cmd_train(a: argparse.Namespace, schedule_from_args) -> int:
         rd = RunDir(f"{a.out}/{cfg.experiment}/{run_id(cfg.to_dict())}")
         if not rd.checkpoint.exists() and not rd.finished():
             raise FileNotFoundError(f"--resume: no checkpoint in {rd.path} (run without --resume to start it)")
+    from . import distributed
+
     try:
         run = train(cfg, a.out, force=a.force)
     except Interrupted as e:
         print(f"interrupted: {e}", file=sys.stderr)
         return 130
-    print(json.dumps({"run": str(run.path), **run.summary}, indent=2, default=str))
+    finally:
+        distributed.shutdown()
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(json.dumps({"run": str(run.path), **run.summary}, indent=2, default=str))
     return 0
 
 
@@ -104,7 +111,8 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
         "train", help="train one model with one schedule and store the run",
         description="Train and store one run under OUT/<experiment>/<run-id>/ (config, metrics, summary, provenance). "
                     "A finished run with the same config is reused; an interrupted one (SIGTERM/SIGINT/kill) resumes "
-                    "from its checkpoint when the same command is run again.",
+                    "from its checkpoint when the same command is run again. Data-parallel on several GPUs (or CPU "
+                    "processes): torchrun --nproc_per_node N -m reproduce train ... (rank 0 writes the results).",
         epilog="example (claim C4): python -m reproduce train --model resnet56 --policy one_cycle --base-lr 0.08 "
                "--max-lr 0.8 --stepsize 4003 --final-lr 0.0008 --batch-size 512 --iterations 9277 "
                "--momentum 0.95 0.8 --wd 1e-4 --augment flip --seed 0 --claim C4")
@@ -114,6 +122,7 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
     t.add_argument("--checkpoint-every", type=int, help="checkpoint every N iterations (default 500)")
     t.add_argument("--log-every", type=int, help="log mean train loss every N iterations (default 10)")
     t.add_argument("--resume", action="store_true", help="require an interrupted run to continue (it resumes anyway)")
+    t.add_argument("--save-weights", action="store_true", default=None, help="also write the final weights (model.pt)")
     t.set_defaults(func=lambda a: cmd_train(a, schedule_from_args), policy=None, base_lr=None)
 
     r = sub.add_parser(
