@@ -29,6 +29,23 @@ def cmd_run_study(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(a: argparse.Namespace) -> int:
+    import yaml
+
+    from .sweep import sweep
+
+    spec = yaml.safe_load(Path(a.file).read_text())
+    for k in ("data", "device", "out"):
+        if getattr(a, k) is not None:
+            spec[k] = getattr(a, k)
+    extra = {k: getattr(a, k) for k in ("partition", "gpus_per_node", "cpus_per_task", "timeout_min", "parallelism")}
+    results = sweep(spec, a.executor, folder=a.folder, only=a.only, seeds=a.seeds, wait=a.wait, **extra)
+    for r in results if a.wait else []:
+        acc = r.get("test_accuracy", r.get("peak_accuracy"))
+        print(f"{r['label']:28s} seed {r['seed']}  {r.get('status'):9s} acc {acc}  {r['path']}")
+    return 0
+
+
 def cmd_study(a: argparse.Namespace) -> int:
     from .notebooks import reproduce
 
@@ -63,6 +80,28 @@ def add_commands(sub) -> None:
     r.add_argument("--out", help="results root (default experiments/results)")
     r.add_argument("--force", action="store_true", help="re-run stored runs")
     r.set_defaults(func=cmd_run_study)
+
+    w = sub.add_parser("sweep", help="submit every missing run of a study as its own job (submitit: local or Slurm)",
+                       description="Expand a study YAML into its runs, skip those already stored, and submit the rest "
+                                   "through submitit: --executor slurm on a cluster (one GPU job per run), --executor "
+                                   "local on one machine. Jobs write into the same results store.",
+                       epilog="example: python -m reproduce sweep experiments/full/06_weight_decay.yaml --executor slurm "
+                              "--partition gpu --timeout-min 60")
+    w.add_argument("file", help="experiments/<profile>/<study>.yaml")
+    w.add_argument("--executor", choices=("local", "slurm"), default="local")
+    w.add_argument("--folder", default="experiments/sweeps", help="submitit's logs and pickles")
+    w.add_argument("--only", nargs="+", metavar="LABEL")
+    w.add_argument("--seeds", nargs="+", type=int)
+    w.add_argument("--data", help="CIFAR-10 folder as the jobs see it (default $CIFAR10_DIR, else download)")
+    w.add_argument("--device")
+    w.add_argument("--out", help="results root the jobs write to (default experiments/results)")
+    w.add_argument("--partition", help="Slurm partition")
+    w.add_argument("--gpus-per-node", type=int, default=1)
+    w.add_argument("--cpus-per-task", type=int, default=8)
+    w.add_argument("--timeout-min", type=int, default=240)
+    w.add_argument("--parallelism", type=int, default=16, help="Slurm array: jobs running at once")
+    w.add_argument("--no-wait", dest="wait", action="store_false", help="submit and return")
+    w.set_defaults(func=cmd_sweep)
 
     s = sub.add_parser("study", help="execute the notebooks (papermill), then figures and CLAIMS.md (make reproduce)",
                        description="Execute every study notebook with its parameter set into notebooks/executed/ "

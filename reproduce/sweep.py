@@ -1,0 +1,72 @@
+"""Sweeps: every run of a study submitted as its own job through submitit — Slurm on a cluster,
+submitit's local executor on one machine — skipping runs already in the results store, which
+the jobs write to as any run does (one folder per run, written atomically by that job)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from .studies import _configs
+from .train import TrainConfig, range_test, train
+
+EXECUTORS = ("local", "slurm")
+
+
+def run_one(config: dict, range_args: dict | None, root: str) -> dict:
+    """One job: train (or range-test) one config into ``root``; returns its summary."""
+    cfg = TrainConfig.from_dict(config)
+    run = range_test(cfg, root=root, **range_args) if range_args else train(cfg, root)
+    return {"label": cfg.label, "seed": cfg.seed, "path": str(run.path), **run.summary}
+
+
+def plan(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None):
+    """(to_run, stored): the study's runs split by whether the store already has them."""
+    root = spec.get("out") or "experiments/results"
+    todo, done = [], []
+    for key in ("runs", "range_tests"):
+        for cfg, rng in _configs(spec, key):
+            if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
+                continue
+            stored = (range_test(cfg, root=root, cached_only=True, **rng) if rng
+                      else train(cfg, root, cached_only=True))
+            (done if stored else todo).append((cfg, rng))
+    return todo, done
+
+
+def make_executor(kind: str, folder: Path, *, partition: str | None = None, gpus_per_node: int = 1,
+                  cpus_per_task: int = 8, timeout_min: int = 240, parallelism: int = 16):
+    import submitit
+
+    if kind not in EXECUTORS:
+        raise ValueError(f"executor={kind!r} is invalid: expected one of {', '.join(EXECUTORS)}")
+    if kind == "local":
+        ex = submitit.LocalExecutor(folder=folder)
+        ex.update_parameters(timeout_min=timeout_min)
+        return ex
+    ex = submitit.AutoExecutor(folder=folder, cluster="slurm")
+    params = dict(timeout_min=timeout_min, gpus_per_node=gpus_per_node, cpus_per_task=cpus_per_task,
+                  slurm_array_parallelism=parallelism, name="clr-repro")
+    if partition:
+        params["slurm_partition"] = partition
+    ex.update_parameters(**params)
+    return ex
+
+
+def sweep(spec: dict[str, Any], executor: str = "local", *, folder: str | Path = "experiments/sweeps",
+          only: list[str] | None = None, seeds: list[int] | None = None, wait: bool = True, **executor_args) -> list:
+    """Submit every run of ``spec`` that is not stored; with ``wait``, return their summaries."""
+    root = str(Path(spec.get("out") or "experiments/results").resolve())
+    todo, done = plan(spec, only, seeds)
+    print(f"{len(done)} run(s) already stored, {len(todo)} to run with the {executor} executor", flush=True)
+    if not todo:
+        return []
+    ex = make_executor(executor, Path(folder), **executor_args)
+    with ex.batch():
+        jobs = [ex.submit(run_one, cfg.to_dict(), rng, root) for cfg, rng in todo]
+    print("submitted: " + ", ".join(f"{cfg.label}/s{cfg.seed} -> job {j.job_id}" for (cfg, _), j in zip(todo, jobs)))
+    if not wait:
+        return jobs
+    return [j.result() for j in tqdm(jobs, desc="jobs", unit="job")]
