@@ -53,10 +53,11 @@ def plot_schedule(schedule: Schedule, iterations: int, path: str | Path) -> list
 
 def plot_range_test(run, ax=None, title: str | None = None):
     """A stored range test (``reproduce.train.range_test``) drawn as loss/accuracy vs LR."""
-    from .range_test import RangeTestResult
+    from .range_test import RangeTestResult, suggest
 
     h = run.metrics
     s = run.summary
+    # suggestions are analysis of the stored history: recomputed with the current rules
     res = RangeTestResult(history=h, mode=s["mode"], stopped_early=s["stopped_early"], stop_lr=s["stop_lr"],
-                          suggestions=s["suggestions"])
+                          suggestions=suggest(h, s["mode"]))
     return res.plot(ax=ax, title=title or run.config.get("label"))

@@ -68,7 +68,7 @@ class RangeTestResult:
             ax2.grid(False)
             h2, l2 = ax2.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
-        styles = {"smith_base": "C2", "smith_max": "C3", "loss_min_div10": "C4", "steepest": "C5"}
+        styles = {"smith_base": "C2", "smith_max": "C3", "accuracy_peak": "C6", "loss_min_div10": "C4", "steepest": "C5"}
         for name, lr in self.suggestions.items():
             if lr is not None:
                 handles.append(ax.axvline(lr, ls="--", color=styles.get(name, "k"), lw=1))
@@ -85,32 +85,37 @@ class RangeTestResult:
 def suggest(history: pd.DataFrame, mode: str, rise_fraction: float = 0.1) -> dict[str, float | None]:
     """Every rule's LR from a range-test history.
 
-    - ``smith_base``: first LR where accuracy has risen by ``rise_fraction`` of its total
-      rise (Smith: "where accuracy starts to increase"); ``smith_max``: LR of peak accuracy
-      (Smith: "where it slows, becomes ragged or falls").
+    - ``smith_base``: first LR where accuracy has completed ``rise_fraction`` (10 %) of its rise
+      from the start to its peak (Smith: "where accuracy starts to increase");
+      ``smith_max``: first LR where it has completed 1 - ``rise_fraction`` (90 %) of that rise
+      (Smith: "where the accuracy slows, becomes ragged, or starts to fall"). A knee, not the
+      argmax: on a ragged plateau the argmax lands on noise (chosen after seeing claim C2's
+      curve; ``accuracy_peak``, the argmax, is reported beside it).
     - ``loss_min_div10``: the LR of minimum smoothed loss / 10.
-    - ``steepest``: the LR of most negative slope of the smoothed loss (per iteration,
-      which in exp mode is per log-LR), ignoring the first and last few points as
-      torch-lr-finder does.
+    - ``steepest``: the LR of most negative slope (per iteration, which in exp mode is per
+      log-LR) of the smoothed loss, further averaged over 5 % of the test so that noise does
+      not win, ignoring the first and last few points as torch-lr-finder does.
     """
-    out: dict[str, float | None] = {"smith_base": None, "smith_max": None}
+    out: dict[str, float | None] = {"smith_base": None, "smith_max": None, "accuracy_peak": None}
     if "accuracy" in history:
         acc = history.dropna(subset=["accuracy"])
         if len(acc) >= 3:
             a = acc["accuracy"].to_numpy()
             peak = int(np.argmax(a))
             rise = a[peak] - a[0]
+            out["accuracy_peak"] = float(acc["lr"].iloc[peak])
             if rise > 0:
-                started = np.nonzero(a[: peak + 1] >= a[0] + rise_fraction * rise)[0][0]
-                out["smith_base"] = float(acc["lr"].iloc[started])
-                out["smith_max"] = float(acc["lr"].iloc[peak])
+                lrs_a = acc["lr"].to_numpy()
+                out["smith_base"] = float(lrs_a[np.nonzero(a >= a[0] + rise_fraction * rise)[0][0]])
+                out["smith_max"] = float(lrs_a[np.nonzero(a >= a[0] + (1 - rise_fraction) * rise)[0][0]])
     loss = history["smoothed_loss"].to_numpy()
     lrs = history["lr"].to_numpy()
     finite = np.isfinite(loss)
     out["loss_min_div10"] = float(lrs[np.nanargmin(np.where(finite, loss, np.nan))] / 10) if finite.any() else None
     n = len(loss)
     skip_start, skip_end = min(10, n // 10), min(5, n // 10)
-    seg = loss[skip_start : n - skip_end]
+    window = max(1, n // 20)
+    seg = pd.Series(loss).rolling(window, center=True, min_periods=1).mean().to_numpy()[skip_start : n - skip_end]
     if len(seg) >= 3 and np.isfinite(seg).all():
         out["steepest"] = float(lrs[skip_start + int(np.argmin(np.gradient(seg)))])
     else:
