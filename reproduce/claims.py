@@ -78,10 +78,11 @@ def ms_text(runs: list[Run]) -> str:
     return f"{pct(m)} ± {100 * s:.2f} (n={n})" if n > 1 else f"{pct(m)} (n=1)"
 
 
-def eval_at(run: Run, iteration: int) -> float | None:
+def eval_at(run: Run, iteration: int) -> tuple[float, int] | None:
+    """Test accuracy at the last evaluation at or before ``iteration``, and that iteration."""
     ev = run.evals()
     ev = ev[ev["iteration"] <= iteration]
-    return None if ev.empty else float(ev["test_accuracy"].iloc[-1])
+    return None if ev.empty else (float(ev["test_accuracy"].iloc[-1]), int(ev["iteration"].iloc[-1]))
 
 
 # ---------------------------------------------------------------- per claim: (ours, verdict, reason)
@@ -121,15 +122,14 @@ def _c2(r: Results):
 def _c3(r: Results):
     parts, hits, n = [], 0, 0
     for label, (paper, at) in PAPER_C3.items():
-        runs = r.get(label, [])
-        vals = [eval_at(x, at) for x in runs]
-        vals = [v for v in vals if v is not None]
-        if not vals:
+        got = [v for v in (eval_at(x, at) for x in r.get(label, [])) if v is not None]
+        if not got:
             continue
-        m = float(np.mean(vals))
+        m = float(np.mean([a for a, _ in got]))
+        reached = min(i for _, i in got)
         n += 1
-        hits += abs(m - paper) <= 0.015
-        parts.append(f"{label} {pct(m)} at {at // 1000}k (n={len(vals)})")
+        hits += abs(m - paper) <= 0.015 and reached == at
+        parts.append(f"{label} {pct(m)} at {reached:,} it (n={len(got)})")
     if not n:
         return None
     verdict = "reproduced" if hits == n == len(PAPER_C3) else "partly" if hits else "not reproduced"

@@ -44,3 +44,13 @@ def test_claims_and_figures_come_from_stored_runs(tmp_path):
     names = {p.name for p in written}
     assert {"07_adam_clr_C8.png", "07_adam_clr_C8.pdf", "01_schedules.png"} <= names
     assert "04_clr_vs_fixed_C3.png" not in names  # no runs stored, no figure
+
+
+def test_render_from_cache_trains_nothing_and_lists_missing(tmp_path):
+    from reproduce.studies import banner
+
+    spec = load_spec("07_adam_clr", "smoke") | {"out": str(tmp_path), "profile": "full", "train_missing": False}
+    assert run_study(spec) == {}
+    assert not list(tmp_path.rglob("metrics.jsonl"))
+    text = banner("full", spec)
+    assert "Not yet run" in text and "adam-clr (seed 0)" in text and "adam-range (seed 0)" in text
