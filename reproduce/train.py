@@ -395,6 +395,17 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     elapsed += time.perf_counter() - t0
     if status == "running":
         status = "finished"
+    if main:
+        if cfg.save_weights:
+            torch.save(model.state_dict(), rd.path / "model.pt")
+        _write_summary(rd, cfg, schedule, status, total, it, ipe, elapsed, train_time, best, diverged_at)
+    distributed.barrier()
+    return rd.load()
+
+
+def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str, total: int, it: int, ipe: int,
+                   elapsed: float, train_time: float, best: dict | None, diverged_at: int | None) -> None:
+    """summary.json (the outcome, with the last evaluation's metrics); then the checkpoint goes."""
     evals = [r for r in _read_rows(rd) if r["kind"] == "eval"]
     final = evals[-1] if evals and status == "finished" else {}
     summary = {
@@ -408,13 +419,8 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
         "diverged_at_lr": schedule.lr(diverged_at - 1) if diverged_at else None,
         **{k: v for k, v in final.items() if k not in ("kind", "iteration", "epoch")},
     }
-    if main:
-        write_json(rd.summary, summary)
-        if cfg.save_weights:
-            torch.save(model.state_dict(), rd.path / "model.pt")
-        rd.checkpoint.unlink(missing_ok=True)
-    distributed.barrier()
-    return rd.load()
+    write_json(rd.summary, summary)
+    rd.checkpoint.unlink(missing_ok=True)
 
 
 def _read_rows(rd: RunDir) -> list[dict]:
