@@ -248,6 +248,9 @@ def claims_markdown(root: Path | str = DEFAULT_ROOT) -> str:
         "With the official test set both are the same 10,000 images. The seed blog's accuracies are running",
         "averages without augmentation (PAPERS.md), so the papers' values are the reference.",
         "",
+        "The CLR paper's ImageNet rows (AlexNet, GoogLeNet; Table 1) are **provided, not reproduced**: their configs are",
+        "in `experiments/imagenet/`, and there is no ImageNet on this project's machines.",
+        "",
         "| claim | setting | paper | ours | verdict | why / rule | device | notebook · figure |",
         "|---|---|---|---|---|---|---|---|",
     ]

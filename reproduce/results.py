@@ -24,7 +24,12 @@ from typing import Any
 import pandas as pd
 
 DEFAULT_ROOT = Path("experiments/results")
-NON_SEMANTIC = ("device", "compile", "checkpoint_every", "progress", "amp", "channels_last", "out", "save_weights")
+NON_SEMANTIC = ("device", "compile", "checkpoint_every", "progress", "amp", "channels_last", "out", "save_weights",
+                "workers")
+
+
+# fields added after runs were stored: at their default they stay out of the hash, so old ids hold
+LATER_DEFAULTS = {"dataset": "cifar10", "image_size": 224}
 
 
 def write_atomic(path: Path, text: str) -> None:
@@ -62,7 +67,7 @@ def read_json(path: Path) -> Any:
 
 def run_id(config: dict) -> str:
     """``<label>-s<seed>-<hash>``: readable, and unique per semantic config."""
-    semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC}
+    semantic = {k: v for k, v in config.items() if k not in NON_SEMANTIC and not (k in LATER_DEFAULTS and v == LATER_DEFAULTS[k])}
     if not str(semantic.get("data") or "").startswith("synthetic"):
         # where CIFAR-10 was read from is provenance, not config: a GPU run staged elsewhere is the same run
         semantic["data"] = None

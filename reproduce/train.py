@@ -31,6 +31,7 @@ from .results import DEFAULT_ROOT, Run, RunDir, provenance, read_json, run_id, w
 from .schedules import Schedule, build_scheduler
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+DATASETS = ("cifar10", "imagenet")
 PROFILES = ("full", "quick", "smoke", "custom")
 
 
@@ -44,6 +45,7 @@ class TrainConfig:
     or ``epochs`` (of ``ceil(images / batch)`` iterations, or floor with ``drop_last``)."""
 
     model: str = "resnet56"
+    dataset: str = "cifar10"
     schedule: dict = field(default_factory=lambda: {"policy": "fixed", "base_lr": 0.1})
     iterations: int | None = None
     epochs: float | None = None
@@ -73,6 +75,8 @@ class TrainConfig:
     checkpoint_every: int = 500
     progress: bool = True
     save_weights: bool = False
+    image_size: int = 224
+    workers: int = 8
 
     def __post_init__(self) -> None:
         if isinstance(self.schedule, Schedule):
@@ -88,6 +92,8 @@ class TrainConfig:
     def validate(self) -> None:
         if self.model not in models.MODELS:
             raise ValueError(f"model={self.model!r} is invalid: expected one of {', '.join(models.MODELS)}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset={self.dataset!r} is invalid: expected one of {', '.join(DATASETS)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is invalid: expected one of {', '.join(OPTIMIZERS)}")
         if self.profile not in PROFILES:
@@ -237,22 +243,43 @@ def seed_everything(seed: int) -> None:
 
 
 def prepare(cfg: TrainConfig, device: str | None = None, rank: int = 0, world: int = 1):
-    """Data, normaliser, loader, model: what both training and the range test start from."""
+    """The loader, the model, what the data was, and a factory for the evaluator (optionally on
+    the first N test images): what both training and the range test start from."""
     device = device or cfg.device
     if device == "cpu":
         torch.set_flush_denormal(True)  # cifar10-full slows ~10x on denormals otherwise
-    train_set = load_cifar10(cfg.data, "train").subset(cfg.train_subset)
-    test_set = load_cifar10(cfg.data, "test").subset(cfg.test_subset)
-    normalize = Normalizer(cfg.normalize, train_set, device)
-    loader = DeviceLoader(train_set, cfg.batch_size, augment=cfg.augment, normalize=normalize, drop_last=cfg.drop_last,
-                          seed=cfg.seed, device=device, channels_last=cfg.channels_last, rank=rank, world=world)
+    if cfg.dataset == "imagenet":
+        from .imagenet import FolderEvaluator, FolderLoader, describe, image_folder
+
+        train_ds = image_folder(cfg.data, "train", cfg.image_size)
+        val_ds = image_folder(cfg.data, "val", cfg.image_size)
+        loader = FolderLoader(train_ds, cfg.batch_size, seed=cfg.seed, device=device, workers=cfg.workers,
+                              drop_last=cfg.drop_last, channels_last=cfg.channels_last, rank=rank, world=world)
+        num_classes = len(train_ds.classes)
+        data_info = {"train": describe(train_ds), "test": describe(val_ds), "augment": "random_resized_crop_flip",
+                     "normalize": "imagenet_channel"}
+
+        def make_evaluator(n_images: int | None = None):
+            return FolderEvaluator(val_ds, device, cfg.amp, workers=cfg.workers, limit=n_images,
+                                   channels_last=cfg.channels_last)
+    else:
+        train_set = load_cifar10(cfg.data, "train").subset(cfg.train_subset)
+        test_set = load_cifar10(cfg.data, "test").subset(cfg.test_subset)
+        normalize = Normalizer(cfg.normalize, train_set, device)
+        loader = DeviceLoader(train_set, cfg.batch_size, augment=cfg.augment, normalize=normalize,
+                              drop_last=cfg.drop_last, seed=cfg.seed, device=device, channels_last=cfg.channels_last,
+                              rank=rank, world=world)
+        num_classes = 10
+        data_info = {"train": train_set.describe(), "test": test_set.describe(), "augment": cfg.augment,
+                     "normalize": cfg.normalize}
+
+        def make_evaluator(n_images: int | None = None):
+            return Evaluator(test_set.subset(n_images), normalize, device, cfg.channels_last, cfg.amp)
     seed_everything(cfg.seed)
-    model = models.build(cfg.model).to(device)
+    model = models.build(cfg.model, num_classes).to(device)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    data_info = {"train": train_set.describe(), "test": test_set.describe(), "augment": cfg.augment,
-                 "normalize": cfg.normalize}
-    return train_set, test_set, normalize, loader, model, data_info
+    return loader, model, data_info, make_evaluator
 
 
 # ---------------------------------------------------------------- the loop
@@ -283,14 +310,14 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     if main:
         rd.path.mkdir(parents=True, exist_ok=True)
 
-    train_set, test_set, normalize, loader, model, data_info = prepare(cfg, dev, rank, world)
+    loader, model, data_info, make_evaluator = prepare(cfg, dev, rank, world)
     ipe = len(loader)
     total = cfg.iterations if cfg.iterations is not None else round(cfg.epochs * ipe)
     eval_every = cfg.eval_every or ipe
     schedule = Schedule.from_dict(cfg.schedule)
     optimizer = make_optimizer(cfg, model)
     scheduler = build_scheduler(optimizer, schedule)
-    evaluate = Evaluator(test_set, normalize, dev, cfg.channels_last, cfg.amp)
+    evaluate = make_evaluator()
     step_model = model
     if world > 1:
         step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.startswith("cuda") else None)
@@ -448,6 +475,8 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
     training run: rows of kind ``range`` in metrics.jsonl, the suggestions in summary.json."""
     from .range_test import lr_range_test
 
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("a range test runs in one process: start it without torchrun")
     extra = {"range_start_lr": start_lr, "range_end_lr": end_lr, "range_mode": mode, "range_eval_every": eval_every,
              "range_eval_images": eval_images, "range_diverge": diverge}
     rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict() | extra))
@@ -458,10 +487,10 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
     if rd.finished():
         return rd.load()
     rd.path.mkdir(parents=True, exist_ok=True)
-    train_set, test_set, normalize, loader, model, data_info = prepare(cfg)
+    loader, model, data_info, make_evaluator = prepare(cfg)
     total = cfg.iterations if cfg.iterations is not None else round(cfg.epochs * len(loader))
     optimizer = make_optimizer(cfg, model)
-    evaluate = Evaluator(test_set.subset(eval_images), normalize, cfg.device, cfg.channels_last, cfg.amp)
+    evaluate = make_evaluator(eval_images)
 
     class Batches:  # the device loader's epochs, one after another, for as long as the test asks
         def __iter__(self):

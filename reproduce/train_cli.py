@@ -21,6 +21,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--nesterov", action="store_true", default=None)
     p.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, help="weight decay (default 1e-4)")
     p.add_argument("--data", help=f"CIFAR-10 folder, 'synthetic[:N]' or 'download' (default ${'CIFAR10_DIR'} or download)")
+    p.add_argument("--dataset", choices=("cifar10", "imagenet"), help="cifar10 (default) or an ImageNet-style "
+                   "ImageFolder tree given by --data (train/ and val/)")
+    p.add_argument("--image-size", type=int, help="imagenet: crop size (default 224)")
+    p.add_argument("--workers", type=int, help="imagenet: DataLoader workers (default 8)")
     p.add_argument("--train-subset", type=int, help="train on the first N images only (quick profile)")
     p.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")
     p.add_argument("--augment", choices=("none", "flip", "crop_flip"),
@@ -44,7 +48,8 @@ def _config(a: argparse.Namespace, schedule_from_args, schedule: bool = True):
     cfg = load_config(a.config) if a.config else {}
     keys = ("model", "batch_size", "iterations", "epochs", "optimizer", "nesterov", "weight_decay", "data",
             "train_subset", "test_subset", "augment", "normalize", "seed", "device", "compile", "experiment",
-            "label", "claim", "profile", "progress", "eval_every", "checkpoint_every", "log_every", "save_weights")
+            "label", "claim", "profile", "progress", "eval_every", "checkpoint_every", "log_every", "save_weights",
+            "dataset", "image_size", "workers")
     for k in keys:
         v = getattr(a, k, None)
         if v is not None:

@@ -3,6 +3,7 @@
 - ``resnet20`` … ``resnet110``: He et al. 2016's CIFAR ResNets (6n+2, option-A shortcuts).
 - ``cifar10_full``: Caffe's cifar10-full, the CLR paper's CIFAR-10 network.
 - ``keras_cnn``: the small Keras-style CNN of the seed post (claim C8).
+- ``alexnet``, ``googlenet``: torchvision's, for the CLR paper's ImageNet rows (not reproduced here).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from .caffe import Cifar10Full
 from .keras_cnn import KerasCNN
 from .resnet import RESNET_DEPTHS, CifarResNet
 
-MODELS = tuple(f"resnet{d}" for d in RESNET_DEPTHS) + ("cifar10_full", "keras_cnn")
+MODELS = tuple(f"resnet{d}" for d in RESNET_DEPTHS) + ("cifar10_full", "keras_cnn", "alexnet", "googlenet")
 
 
 def build(name: str, num_classes: int = 10) -> nn.Module:
@@ -23,6 +24,12 @@ def build(name: str, num_classes: int = 10) -> nn.Module:
         return Cifar10Full(num_classes)
     if name == "keras_cnn":
         return KerasCNN(num_classes)
+    if name in ("alexnet", "googlenet"):  # the CLR paper's ImageNet rows, as torchvision defines them
+        import torchvision
+
+        if name == "alexnet":
+            return torchvision.models.alexnet(num_classes=num_classes)
+        return torchvision.models.googlenet(num_classes=num_classes, aux_logits=False, init_weights=True)
     raise ValueError(f"model={name!r} is invalid: expected one of {', '.join(MODELS)}")
 
 
