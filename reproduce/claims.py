@@ -195,8 +195,15 @@ def _c8(r: Results):
     mf, _, _ = mean_std(fixed)
     d = mc - mf
     verdict = "reproduced" if d >= 0.005 else "partly" if d >= -0.01 else "not reproduced"
-    return (f"CLR (50 epochs) {ms_text(clr)} vs fixed (150 epochs) {ms_text(fixed)}: {100 * d:+.2f} points", verdict,
-            "rule: CLR better by >= 0.5 point (reproduced) or within 1 point (partly)")
+    rng = _one(r, "adam-range")
+    bounds = ""
+    if rng is not None:
+        g = suggest(rng.metrics, rng.summary["mode"])
+        if g["smith_base"] and g["smith_max"]:
+            bounds = (f"; our range test reads base {g['smith_base']:.2g}, max {g['smith_max']:.2g} "
+                      "(the post chose 0.001-0.005)")
+    return (f"CLR (50 epochs) {ms_text(clr)} vs fixed (150 epochs) {ms_text(fixed)}: {100 * d:+.2f} points{bounds}",
+            verdict, "rule: CLR better by >= 0.5 point (reproduced) or within 1 point (partly)")
 
 
 def _c9(_: Results):

@@ -192,6 +192,7 @@ FIGURES: dict[str, tuple[str | None, Callable]] = {
     "05_resnet56_one_cycle_C4_C6": ("05_resnet56_one_cycle", one_cycle),
     "06_weight_decay_C7": ("06_weight_decay", weight_decay),
     "07_adam_clr_C8": ("07_adam_clr", adam_clr),
+    "07_range_test_C8_adam": ("07_adam_clr", lambda r: range_test(r, "C8")),
 }
 
 
