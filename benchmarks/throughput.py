@@ -51,6 +51,37 @@ def _train_steps(model, opt, batches, device, amp, steps, warmup):
     return time.perf_counter() - t0
 
 
+def cost_per_image(model: torch.nn.Module, device: str) -> dict:
+    """Training FLOPs per image (forward + backward, from torch's FlopCounterMode) and the bytes
+    of activations per image (every leaf module's output in bf16: written forward, read back in
+    backward) — the two numbers a floor for this model's step time is estimated from."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    x = torch.randn(2, 3, 32, 32, device=device)
+    acts = []
+    hooks = [m.register_forward_hook(lambda _m, _i, o: acts.append(o.numel()))
+             for m in model.modules() if not list(m.children())]
+    with FlopCounterMode(display=False) as fc:
+        model(x).float().sum().backward()
+    for h in hooks:
+        h.remove()
+    model.zero_grad(set_to_none=True)
+    params = sum(p.numel() for p in model.parameters())
+    return {"train_flops_per_image": fc.get_total_flops() / 2, "activation_bytes_per_image_bf16": 2 * sum(acts) / 2,
+            "parameters": params}
+
+
+def profile_steps(model, opt, batches, device, amp, steps: int, path: Path) -> None:
+    """torch.profiler over ``steps`` fast-path steps: where the time goes, as a table."""
+    from torch.profiler import ProfilerActivity, profile
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    with profile(activities=acts) as prof:
+        _train_steps(model, opt, batches, device, amp, steps, 0)
+    key = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    path.write_text(prof.key_averages().table(sort_by=key, row_limit=25))
+
+
 def _forever(loader_epochs):
     epoch = 0
     while True:
@@ -69,6 +100,8 @@ def main(argv=None) -> dict:
     p.add_argument("--augment", default="crop_flip", choices=("none", "flip", "crop_flip"))
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path's model")
     p.add_argument("--workers", type=int, default=8, help="DataLoader workers of the standard pipeline")
+    p.add_argument("--profile-steps", type=int, default=0, help="also profile this many fast-path steps "
+                   "(torch.profiler table written beside the JSON)")
     p.add_argument("--smoke", action="store_true", help="tiny CPU settings for tests")
     p.add_argument("--out", default="benchmarks/results/throughput.json")
     a = p.parse_args(argv)
@@ -95,6 +128,9 @@ def main(argv=None) -> dict:
     secs = _train_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup)
     results["fast"] = {"images_per_s": a.steps * a.batch_size / secs, "seconds": secs, "bf16": on_cuda,
                        "channels_last": on_cuda, "compile": a.compile, "loader": "DeviceLoader (uint8 on device)"}
+    if a.profile_steps:
+        profile_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.profile_steps,
+                      Path(a.out).with_suffix(".profile.txt"))
     # (b) the standard pipeline
     model, opt = fresh()
     std = torchvision_loader(train, a.batch_size, augment=a.augment, workers=a.workers, pin_memory=on_cuda)
@@ -107,8 +143,10 @@ def main(argv=None) -> dict:
         "device": a.device, "device_name": device_name(a.device), "torch": torch.__version__,
         "python": platform.python_version(), "git": git_info(), "data": train.source, "smoke": a.smoke,
         "pipelines": results,
+        "cost": cost_per_image(models.build(a.model).to(a.device), a.device),
         "speedup": results["fast"]["images_per_s"] / results["standard"]["images_per_s"],
     }
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(Path(a.out), out)
     print(json.dumps({k: out[k] for k in ("model", "device_name", "speedup")}
                      | {k: round(v["images_per_s"], 1) for k, v in results.items()}, indent=2))

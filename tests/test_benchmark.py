@@ -11,8 +11,24 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_smoke(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke", "--device", "cpu",
-                    "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+                    "--out", str(out), "--profile-steps", "2"], check=True, capture_output=True, cwd=ROOT)
     d = json.loads(out.read_text())
     assert set(d["pipelines"]) == {"fast", "standard"}
     assert all(p["images_per_s"] > 0 for p in d["pipelines"].values())
     assert d["speedup"] == d["pipelines"]["fast"]["images_per_s"] / d["pipelines"]["standard"]["images_per_s"]
+    assert d["cost"]["parameters"] == 122_570 and d["cost"]["train_flops_per_image"] > 3 * 2 * 122_570
+    assert "aten::" in out.with_suffix(".profile.txt").read_text()
+
+
+def test_resnet56_cost_matches_its_known_size():
+    """ResNet-56 forward is about 125 M multiply-adds (250 MFLOPs) per 32x32 image; training about 3x that."""
+    import sys
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import cost_per_image
+
+    from reproduce.models import build
+
+    c = cost_per_image(build("resnet56"), "cpu")
+    assert 6.5e8 < c["train_flops_per_image"] < 8.5e8
+    assert c["parameters"] == 853_018
