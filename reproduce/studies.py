@@ -115,7 +115,7 @@ def banner(profile: str, spec: dict[str, Any] | None = None) -> str:
         text = "**Profile: full** — the papers' settings; the table below says which device ran each run."
         if missing:
             text += (" **Not yet run** (rendered from the results cache without them): " + ", ".join(missing)
-                     + ". Run them with `python -m reproduce run-study experiments/full/<study>.yaml` on a GPU.")
+                     + ". Run them with `python -m reproduce run-study experiments/full/<study>.yaml` (a GPU for ResNet-56).")
         return text
     return (f"**Profile: {profile}** — a shrunk smoke run of this study (fewer iterations, less data, smaller "
             "networks) that exercises the pipeline on a CPU. **Its numbers are not a reproduction**; the full-profile "
