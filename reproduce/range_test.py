@@ -73,10 +73,10 @@ class RangeTestResult:
             if lr is not None:
                 handles.append(ax.axvline(lr, ls="--", color=styles.get(name, "k"), lw=1))
                 labels.append(f"{name} = {lr:.3g}")
-        ax.legend(handles, labels, fontsize=8, loc="upper left")
-        if ax.get_legend() is not None and len(acc):
-            ax.get_legend().remove()
-            ax.figure.legend(handles, labels, fontsize=8, loc="upper left", bbox_to_anchor=(0.12, 0.88))
+        # on the top-most axis of this panel (the accuracy twin when there is one), so it is not drawn over
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()  # seaborn's own, replaced by the combined one
+        (ax2 if len(acc) else ax).legend(handles, labels, fontsize=8, loc="upper left")
         if title:
             ax.set_title(title)
         return ax
