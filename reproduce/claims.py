@@ -133,7 +133,8 @@ def _c3(r: Results):
     if not n:
         return None
     verdict = "reproduced" if hits == n == len(PAPER_C3) else "partly" if hits else "not reproduced"
-    return "; ".join(parts), verdict, f"rule: each policy within 1.5 points of Table 1 at the same iteration ({hits}/{n} are)"
+    return "; ".join(parts), verdict, (f"rule: each policy within 1.5 points of Table 1 at the same iteration; {hits} of "
+                                       f"the {n} policies run so far are, of the {len(PAPER_C3)} in Table 1")
 
 
 def _c4(r: Results):
