@@ -22,8 +22,9 @@ def save(fig, path: str | Path) -> list[Path]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     targets = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".pdf")]
-    for t in targets:
-        fig.savefig(t, dpi=150, bbox_inches="tight")
+    for t in targets:  # no creation date in PDFs: the same results give the same file
+        meta = {"CreationDate": None} if t.suffix == ".pdf" else None
+        fig.savefig(t, dpi=150, bbox_inches="tight", metadata=meta)
     plt.close(fig)
     return targets
 
