@@ -104,6 +104,12 @@ def device_name(device: str) -> str:
     return f"CPU: {cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
 
 
+def _program() -> str:
+    """How the running command was started, as a person would type it again."""
+    name = Path(sys.argv[0]).name
+    return f"python -m {Path(sys.argv[0]).parent.name}" if name == "__main__.py" else name
+
+
 def provenance(device: str, data: dict, seed: int) -> dict:
     import numpy
     import torch
@@ -111,7 +117,7 @@ def provenance(device: str, data: dict, seed: int) -> dict:
 
     return {
         "git": git_info(),
-        "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+        "command": " ".join([_program(), *sys.argv[1:]]),
         "python": platform.python_version(),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": numpy.__version__},
         "device": device,
