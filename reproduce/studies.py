@@ -66,6 +66,24 @@ def _configs(spec: dict[str, Any], key: str):
             yield TrainConfig.from_dict(d), rng
 
 
+def expand(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None):
+    """Every (config, range-test arguments or None) of ``spec``, filtered by label and seed."""
+    for key in ("runs", "range_tests"):
+        for cfg, rng in _configs(spec, key):
+            if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
+                continue
+            if key == "range_tests" and (not rng or "start_lr" not in rng or "end_lr" not in rng):
+                raise ValueError(f"range test {cfg.label!r} needs range: {{start_lr, end_lr}}")
+            yield cfg, (rng if key == "range_tests" else None)
+
+
+def execute(cfg: TrainConfig, rng: dict | None, root: str, *, force: bool = False, cached_only: bool = False):
+    """Train or range-test one expanded config; with ``cached_only`` the stored run or None."""
+    if rng is not None:
+        return range_test(cfg, root=root, force=force, cached_only=cached_only, **rng)
+    return train(cfg, root, force=force, cached_only=cached_only)
+
+
 def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | None = None,
               seeds: list[int] | None = None) -> dict[str, list[Run]]:
     """Train (or load) every run of ``spec`` (or those labelled in ``only``); returns
@@ -74,38 +92,21 @@ def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | No
     unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown study key(s) {sorted(unknown)}: expected some of {list(SPEC_KEYS)}")
-    out = spec.get("out") or "experiments/results"
+    root = spec.get("out") or "experiments/results"
     cached_only = spec.get("train_missing") is False
     results: dict[str, list[Run]] = {}
-
-    def keep(label: str, run: Run | None) -> None:
+    for cfg, rng in expand(spec, only, seeds):
+        run = execute(cfg, rng, root, force=force, cached_only=cached_only)
         if run is not None:
-            results.setdefault(label, []).append(run)
-
-    for cfg, _ in _configs(spec, "runs"):
-        if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
-            continue
-        keep(cfg.label, train(cfg, out, force=force, cached_only=cached_only))
-    for cfg, rng in _configs(spec, "range_tests"):
-        if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
-            continue
-        if not rng or "start_lr" not in rng or "end_lr" not in rng:
-            raise ValueError(f"range test {cfg.label!r} needs range: {{start_lr, end_lr}}")
-        keep(cfg.label, range_test(cfg, root=out, force=force, cached_only=cached_only, **rng))
+            results.setdefault(cfg.label, []).append(run)
     return results
 
 
 def missing_runs(spec: dict[str, Any]) -> list[str]:
     """``label (seed)`` of every run of ``spec`` that is not stored."""
-    out = spec.get("out") or "experiments/results"
-    missing = []
-    for cfg, _ in _configs(spec, "runs"):
-        if train(cfg, out, cached_only=True) is None:
-            missing.append(f"{cfg.label} (seed {cfg.seed})")
-    for cfg, rng in _configs(spec, "range_tests"):
-        if range_test(cfg, root=out, cached_only=True, **(rng or {})) is None:
-            missing.append(f"{cfg.label} (seed {cfg.seed})")
-    return missing
+    root = spec.get("out") or "experiments/results"
+    return [f"{cfg.label} (seed {cfg.seed})" for cfg, rng in expand(spec)
+            if execute(cfg, rng, root, cached_only=True) is None]
 
 
 def banner(profile: str, spec: dict[str, Any] | None = None) -> str:

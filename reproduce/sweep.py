@@ -9,8 +9,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from .studies import _configs
-from .train import TrainConfig, range_test, train
+from .studies import execute, expand
+from .train import TrainConfig
 
 EXECUTORS = ("local", "slurm")
 
@@ -18,7 +18,7 @@ EXECUTORS = ("local", "slurm")
 def run_one(config: dict, range_args: dict | None, root: str) -> dict:
     """One job: train (or range-test) one config into ``root``; returns its summary."""
     cfg = TrainConfig.from_dict(config)
-    run = range_test(cfg, root=root, **range_args) if range_args else train(cfg, root)
+    run = execute(cfg, range_args, root)
     return {"label": cfg.label, "seed": cfg.seed, "path": str(run.path), **run.summary}
 
 
@@ -26,13 +26,8 @@ def plan(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] |
     """(to_run, stored): the study's runs split by whether the store already has them."""
     root = spec.get("out") or "experiments/results"
     todo, done = [], []
-    for key in ("runs", "range_tests"):
-        for cfg, rng in _configs(spec, key):
-            if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
-                continue
-            stored = (range_test(cfg, root=root, cached_only=True, **rng) if rng
-                      else train(cfg, root, cached_only=True))
-            (done if stored else todo).append((cfg, rng))
+    for cfg, rng in expand(spec, only, seeds):
+        (done if execute(cfg, rng, root, cached_only=True) else todo).append((cfg, rng))
     return todo, done
 
 
