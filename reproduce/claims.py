@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from .figures import Results, study_results
 from .range_test import suggest
@@ -83,6 +84,33 @@ def eval_at(run: Run, iteration: int) -> tuple[float, int] | None:
     ev = run.evals()
     ev = ev[ev["iteration"] <= iteration]
     return None if ev.empty else (float(ev["test_accuracy"].iloc[-1]), int(ev["iteration"].iloc[-1]))
+
+
+TABLE1_ITERATIONS = (25000, 42000, 70000)
+
+
+def table1(r: Results) -> pd.DataFrame:
+    """CLR Table 1's layout for C3: each policy's test accuracy at 25k, 42k and 70k iterations.
+
+    Mean over seeds of the evaluation made exactly at that iteration ("–" where the run is shorter),
+    the number of seeds, and the paper's value for the policy. Columns hold text so the table
+    shows as it reads in the paper.
+    """
+    rows = []
+    for label, runs in r.items():
+        runs = [x for x in runs if x.summary.get("kind") != "range_test"]
+        if not runs:
+            continue
+        paper = PAPER_C3.get(label)
+        row = {"policy": label, "seeds": len(runs),
+               "paper (CLR Table 1)": f"{pct(paper[0])} at {paper[1] // 1000}k" if paper else "–"}
+        for at in TABLE1_ITERATIONS:
+            got = [a for a, i in filter(None, (eval_at(x, at) for x in runs)) if i == at]
+            row[f"{at // 1000}k"] = "–" if not got else pct(float(np.mean(got))) + (
+                f" ± {100 * float(np.std(got, ddof=1)):.2f}" if len(got) > 1 else "")
+        rows.append(row)
+    cols = ["policy", "paper (CLR Table 1)", *(f"{at // 1000}k" for at in TABLE1_ITERATIONS), "seeds"]
+    return pd.DataFrame(rows, columns=cols).set_index("policy")
 
 
 # ---------------------------------------------------------------- per claim: (ours, verdict, reason)

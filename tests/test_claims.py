@@ -1,0 +1,42 @@
+"""The C3 comparison (CLR Table 1) read from stored runs: the accuracy at each of Table 1's
+iterations, averaged over seeds, and the verdict rule applied to it."""
+
+import json
+
+from reproduce import claims
+from reproduce.figures import study_results
+
+
+def _store(root, label, seed, evals, profile="full"):
+    """A finished run as the engine leaves it: config, summary and evaluation rows."""
+    d = root / "04_clr_vs_fixed" / f"{label}-s{seed}-0000"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"label": label, "seed": seed, "profile": profile, "claim": "C3"}))
+    last = max(evals)
+    (d / "summary.json").write_text(json.dumps({"kind": "train", "iterations": last, "test_accuracy": evals[last]}))
+    (d / "metrics.jsonl").write_text("".join(
+        json.dumps({"kind": "eval", "iteration": i, "test_accuracy": a}) + "\n" for i, a in sorted(evals.items())))
+
+
+def test_table1_reads_each_policy_at_the_papers_iterations(tmp_path):
+    _store(tmp_path, "fixed", 0, {25000: 0.70, 42000: 0.76, 70000: 0.80})
+    _store(tmp_path, "fixed", 1, {25000: 0.72, 42000: 0.78, 70000: 0.82})
+    _store(tmp_path, "triangular2-3stage", 0, {24000: 0.79, 25000: 0.81})
+    _store(tmp_path, "fixed", 2, {25000: 0.1}, profile="quick")  # a smoke run never mixes in
+    r = study_results(tmp_path, "04_clr_vs_fixed", "full")
+    t = claims.table1(r)
+    assert list(t.columns) == ["paper (CLR Table 1)", "25k", "42k", "70k", "seeds"]
+    assert t.loc["fixed", "25k"] == "71.00 % ± 1.41" and t.loc["fixed", "70k"] == "81.00 % ± 1.41"
+    assert t.loc["fixed", "seeds"] == 2 and t.loc["fixed", "paper (CLR Table 1)"] == "81.40 % at 70k"
+    assert t.loc["triangular2-3stage", "25k"] == "81.00 %"
+    assert t.loc["triangular2-3stage", "42k"] == "–"  # a 25k run has no 42k reading
+
+    ours, verdict, reason = claims.RULES["C3"](r)
+    assert "fixed 81.00 % at 70,000 it (n=2)" in ours  # within 1.5 points of 81.4 %
+    assert verdict == "partly" and "2 of the 2 policies" in reason  # three policies of Table 1 not run
+
+
+def test_c3_verdict_not_reproduced_when_far_from_the_paper(tmp_path):
+    _store(tmp_path, "exp_range", 0, {42000: 0.70})  # paper 82.2 %
+    _, verdict, _ = claims.RULES["C3"](study_results(tmp_path, "04_clr_vs_fixed", "full"))
+    assert verdict == "not reproduced"
