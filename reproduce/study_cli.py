@@ -4,6 +4,7 @@ CLAIMS.md: what ``make reproduce`` calls), ``figures`` and ``claims``."""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -12,13 +13,18 @@ def cmd_run_study(a: argparse.Namespace) -> int:
     import yaml
 
     from .studies import run_study
+    from .train import Interrupted
 
     spec = yaml.safe_load(Path(a.file).read_text())
     for k in ("data", "device", "out"):
         if getattr(a, k) is not None:
             spec[k] = getattr(a, k)
     t0 = time.perf_counter()
-    results = run_study(spec, force=a.force, only=a.only, seeds=a.seeds)
+    try:
+        results = run_study(spec, force=a.force, only=a.only, seeds=a.seeds)
+    except Interrupted as e:  # SIGTERM/SIGINT (e.g. from `timeout -s TERM`): checkpointed, not lost
+        print(f"interrupted: {e}\nrun the same command again to resume", file=sys.stderr)
+        return 130
     for label, runs in results.items():
         for r in runs:
             s = r.summary

@@ -51,3 +51,41 @@ def test_stepsize_cli(capsys):
     assert "iterations per epoch: 5005" in out and "stepsize: 30030" in out
     assert main(["stepsize", "--table"]) == 0
     assert "GoogLeNet" in capsys.readouterr().out
+
+
+def test_run_study_stopped_by_timeout_resumes(tmp_path):
+    """`timeout -s TERM` on a time-limited machine: the run checkpoints, says how to resume, and the
+    same command finishes it."""
+    import os
+    import signal
+    import time
+
+    from reproduce.results import find_runs
+
+    spec = tmp_path / "s.yaml"
+    spec.write_text(f"""profile: smoke
+study: cut
+seeds: [0]
+data: synthetic:256
+out: {tmp_path / 'results'}
+progress: false
+defaults: {{model: keras_cnn, batch_size: 32, eval_every: 100, checkpoint_every: 5, log_every: 5}}
+runs:
+- label: cut
+  iterations: 400
+  schedule: {{policy: fixed, base_lr: 0.01}}
+""")
+    cmd = [sys.executable, "-m", "reproduce", "run-study", str(spec)]
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("results/cut/*/checkpoint.pt")):
+        time.sleep(0.02)
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "run the same command again" in err and "Traceback" not in err
+    assert not find_runs(tmp_path / "results", "cut")  # not finished, so not in the cache
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (run,) = find_runs(tmp_path / "results", "cut")
+    assert run.summary["status"] == "finished" and run.summary["iterations_done"] == 400
