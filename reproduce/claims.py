@@ -160,6 +160,10 @@ def _c3(r: Results):
         parts.append(f"{label} {pct(m)} at {reached:,} it (n={len(got)})")
     if not n:
         return None
+    extra = [f"{label} {ms_text(runs)} at {max(x.summary.get('iterations_done', 0) for x in runs):,} it"
+             for label, runs in r.items() if label not in PAPER_C3 and runs]
+    if extra:  # e.g. the single-stage triangular2: not a Table 1 row, shown for comparison
+        parts.append("not in Table 1: " + ", ".join(extra))
     verdict = "reproduced" if hits == n == len(PAPER_C3) else "partly" if hits else "not reproduced"
     return "; ".join(parts), verdict, (f"rule: each policy within 1.5 points of Table 1 at the same iteration; {hits} of "
                                        f"the {n} policies run so far are, of the {len(PAPER_C3)} in Table 1")

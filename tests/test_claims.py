@@ -13,7 +13,7 @@ def _store(root, label, seed, evals, profile="full"):
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps({"label": label, "seed": seed, "profile": profile, "claim": "C3"}))
     last = max(evals)
-    (d / "summary.json").write_text(json.dumps({"kind": "train", "iterations": last, "test_accuracy": evals[last]}))
+    (d / "summary.json").write_text(json.dumps({"kind": "train", "iterations_done": last, "test_accuracy": evals[last]}))
     (d / "metrics.jsonl").write_text("".join(
         json.dumps({"kind": "eval", "iteration": i, "test_accuracy": a}) + "\n" for i, a in sorted(evals.items())))
 
@@ -23,6 +23,7 @@ def test_table1_reads_each_policy_at_the_papers_iterations(tmp_path):
     _store(tmp_path, "fixed", 1, {25000: 0.72, 42000: 0.78, 70000: 0.82})
     _store(tmp_path, "triangular2-3stage", 0, {24000: 0.79, 25000: 0.81})
     _store(tmp_path, "fixed", 2, {25000: 0.1}, profile="quick")  # a smoke run never mixes in
+    _store(tmp_path, "triangular2", 0, {25000: 0.785})  # single-stage: not a Table 1 row
     r = study_results(tmp_path, "04_clr_vs_fixed", "full")
     t = claims.table1(r)
     assert list(t.columns) == ["paper (CLR Table 1)", "25k", "42k", "70k", "seeds"]
@@ -30,10 +31,12 @@ def test_table1_reads_each_policy_at_the_papers_iterations(tmp_path):
     assert t.loc["fixed", "seeds"] == 2 and t.loc["fixed", "paper (CLR Table 1)"] == "81.40 % at 70k"
     assert t.loc["triangular2-3stage", "25k"] == "81.00 %"
     assert t.loc["triangular2-3stage", "42k"] == "–"  # a 25k run has no 42k reading
+    assert t.loc["triangular2", "paper (CLR Table 1)"] == "–" and t.loc["triangular2", "25k"] == "78.50 %"
 
     ours, verdict, reason = claims.RULES["C3"](r)
     assert "fixed 81.00 % at 70,000 it (n=2)" in ours  # within 1.5 points of 81.4 %
     assert verdict == "partly" and "2 of the 2 policies" in reason  # three policies of Table 1 not run
+    assert "not in Table 1: triangular2 78.50 % (n=1) at 25,000 it" in ours
 
 
 def test_c3_verdict_not_reproduced_when_far_from_the_paper(tmp_path):
