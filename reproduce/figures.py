@@ -129,10 +129,19 @@ def range_test(results: Results, claim: str):
 
 
 def clr_vs_fixed(results: Results):
-    """04 (C3): cifar10-full test accuracy against iterations, one line per policy."""
+    """04 (C3): cifar10-full test accuracy against iterations, one line per policy, and Table 1's
+    value for that policy as a star at its iteration, so paper and run are read off one axis."""
+    from .claims import PAPER_C3  # (claims builds on this module)
+
     if not results:
         return None
     ax = accuracy_curves(results)
+    colors = {line.get_label().split(" (n=")[0]: line.get_color() for line in ax.get_lines()}
+    for label, (acc, at) in PAPER_C3.items():
+        if label in colors:
+            ax.plot([at], [acc], marker="*", markersize=13, color=colors[label], markeredgecolor="black",
+                    linestyle="none", label=f"{label}: CLR Table 1")
+    ax.legend(fontsize=8)
     ax.set_title("C3: cifar10-full, CLR policies vs fixed LR" + _profile_note(results))
     return ax.figure
 

@@ -43,3 +43,14 @@ def test_c3_verdict_not_reproduced_when_far_from_the_paper(tmp_path):
     _store(tmp_path, "exp_range", 0, {42000: 0.70})  # paper 82.2 %
     _, verdict, _ = claims.RULES["C3"](study_results(tmp_path, "04_clr_vs_fixed", "full"))
     assert verdict == "not reproduced"
+
+
+def test_c3_figure_marks_table1_beside_each_policy(tmp_path):
+    from reproduce import figures
+
+    _store(tmp_path, "fixed", 0, {35000: 0.75, 70000: 0.80})
+    _store(tmp_path, "triangular2", 0, {25000: 0.785})
+    ax = figures.clr_vs_fixed(study_results(tmp_path, "04_clr_vs_fixed", "full")).axes[0]
+    stars = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()
+             if line.get_marker() == "*"}
+    assert stars == {"fixed: CLR Table 1": ([70000], [0.814])}  # only policies that ran, and only Table 1's
