@@ -35,6 +35,8 @@ def test_claims_and_figures_come_from_stored_runs(tmp_path):
     fixed = res["adam-fixed"][0].summary["test_accuracy"]
     assert f"{100 * clr:.2f} %" in row and f"{100 * fixed:.2f} %" in row
     assert f"{100 * (clr - fixed):+.2f} points" in row
+    d_all = res["adam-clr"][0].summary["test_accuracy_all"] - res["adam-fixed"][0].summary["test_accuracy_all"]
+    assert f"(on all 10k: {100 * d_all:+.2f})" in row
     assert re.search(r"\*\*(reproduced|partly|not reproduced)\*\*", row)
     c9 = next(line for line in md.splitlines() if line.startswith("| C9 |"))
     assert "**reproduced**" in c9 and "5,005" in c9
