@@ -74,9 +74,15 @@ def mean_std(runs: list[Run], key: str = "test_accuracy") -> tuple[float, float,
     return (float(v.mean()) if len(v) else float("nan"), float(v.std(ddof=1)) if len(v) > 1 else 0.0, len(v))
 
 
+def pm_text(values: list[float]) -> str:
+    """Mean ± std (in points) of accuracies, or the single value."""
+    m = float(np.mean(values))
+    return f"{pct(m)} ± {100 * float(np.std(values, ddof=1)):.2f}" if len(values) > 1 else pct(m)
+
+
 def ms_text(runs: list[Run]) -> str:
-    m, s, n = mean_std(runs)
-    return f"{pct(m)} ± {100 * s:.2f} (n={n})" if n > 1 else f"{pct(m)} (n=1)"
+    v = [r.summary["test_accuracy"] for r in runs if r.summary.get("test_accuracy") is not None]
+    return f"{pm_text(v)} (n={len(v)})" if v else "–"
 
 
 def eval_at(run: Run, iteration: int) -> tuple[float, int] | None:
@@ -84,6 +90,11 @@ def eval_at(run: Run, iteration: int) -> tuple[float, int] | None:
     ev = run.evals()
     ev = ev[ev["iteration"] <= iteration]
     return None if ev.empty else (float(ev["test_accuracy"].iloc[-1]), int(ev["iteration"].iloc[-1]))
+
+
+def evals_at(runs: list[Run], iteration: int) -> list[tuple[float, int]]:
+    """``eval_at`` for each run that has an evaluation at or before ``iteration``."""
+    return [v for v in (eval_at(x, iteration) for x in runs) if v is not None]
 
 
 TABLE1_ITERATIONS = (25000, 42000, 70000)
@@ -105,9 +116,8 @@ def table1(r: Results) -> pd.DataFrame:
         row = {"policy": label, "seeds": len(runs),
                "paper (CLR Table 1)": f"{pct(paper[0])} at {paper[1] // 1000}k" if paper else "–"}
         for at in TABLE1_ITERATIONS:
-            got = [a for a, i in filter(None, (eval_at(x, at) for x in runs)) if i == at]
-            row[f"{at // 1000}k"] = "–" if not got else pct(float(np.mean(got))) + (
-                f" ± {100 * float(np.std(got, ddof=1)):.2f}" if len(got) > 1 else "")
+            got = [a for a, i in evals_at(runs, at) if i == at]
+            row[f"{at // 1000}k"] = pm_text(got) if got else "–"
         rows.append(row)
     cols = ["policy", "paper (CLR Table 1)", *(f"{at // 1000}k" for at in TABLE1_ITERATIONS), "seeds"]
     return pd.DataFrame(rows, columns=cols).set_index("policy")
@@ -150,7 +160,7 @@ def _c2(r: Results):
 def _c3(r: Results):
     parts, hits, n = [], 0, 0
     for label, (paper, at) in PAPER_C3.items():
-        got = [v for v in (eval_at(x, at) for x in r.get(label, [])) if v is not None]
+        got = evals_at(r.get(label, []), at)
         if not got:
             continue
         m = float(np.mean([a for a, _ in got]))

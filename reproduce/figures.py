@@ -35,8 +35,11 @@ def _profile_note(results: Results) -> str:
     return "" if profiles == {"full"} else f"  [{'/'.join(sorted(map(str, profiles)))} profile: not a reproduction]"
 
 
-def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = "iteration", ax=None):
-    """Test accuracy (exact test images) against ``x`` per label: mean over seeds, band = ±1 std."""
+def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = "iteration", ax=None,
+                    paper: dict[str, tuple[float, float]] | None = None, paper_name: str = "paper"):
+    """Test accuracy (exact test images) against ``x`` per label: mean over seeds, band = ±1 std.
+    ``paper``: ``{label: (accuracy, x)}``, the paper's value drawn as a star in that label's colour."""
+    paper = paper or {}
     if ax is None:
         _, ax = plt.subplots(figsize=(8, 4.5))
     for label in labels or list(results):
@@ -46,8 +49,12 @@ def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = 
         ev = pd.concat([r.evals().assign(seed=r.config["seed"]) for r in runs])
         g = ev.groupby(x)["test_accuracy"]
         mean, std = g.mean(), g.std().fillna(0)
-        ax.plot(mean.index, mean.values, label=f"{label} (n={len(runs)})")
+        (line,) = ax.plot(mean.index, mean.values, label=f"{label} (n={len(runs)})")
         ax.fill_between(mean.index, mean - std, mean + std, alpha=0.2)
+        if label in paper:
+            acc, at = paper[label]
+            ax.plot([at], [acc], marker="*", markersize=13, color=line.get_color(), markeredgecolor="black",
+                    linestyle="none", label=f"{label}: {paper_name}")
     ax.set_xlabel(x)
     ax.set_ylabel("test accuracy (exact test images)")
     ax.legend(fontsize=8)
@@ -135,13 +142,7 @@ def clr_vs_fixed(results: Results):
 
     if not results:
         return None
-    ax = accuracy_curves(results)
-    colors = {line.get_label().split(" (n=")[0]: line.get_color() for line in ax.get_lines()}
-    for label, (acc, at) in PAPER_C3.items():
-        if label in colors:
-            ax.plot([at], [acc], marker="*", markersize=13, color=colors[label], markeredgecolor="black",
-                    linestyle="none", label=f"{label}: CLR Table 1")
-    ax.legend(fontsize=8)
+    ax = accuracy_curves(results, paper=PAPER_C3, paper_name="CLR Table 1")
     ax.set_title("C3: cifar10-full, CLR policies vs fixed LR" + _profile_note(results))
     return ax.figure
 

@@ -23,7 +23,7 @@ def cmd_run_study(a: argparse.Namespace) -> int:
     try:
         results = run_study(spec, force=a.force, only=a.only, seeds=a.seeds)
     except Interrupted as e:  # SIGTERM/SIGINT (e.g. from `timeout -s TERM`): checkpointed, not lost
-        print(f"interrupted: {e}\nrun the same command again to resume", file=sys.stderr)
+        print(f"interrupted: {e}", file=sys.stderr)  # says where the checkpoint is and how to resume
         return 130
     for label, runs in results.items():
         for r in runs:

@@ -1,7 +1,10 @@
 """The command line: outputs, files, and bad input as one line with exit status 2."""
 
+import os
+import signal
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -56,10 +59,6 @@ def test_stepsize_cli(capsys):
 def test_run_study_stopped_by_timeout_resumes(tmp_path):
     """`timeout -s TERM` on a time-limited machine: the run checkpoints, says how to resume, and the
     same command finishes it."""
-    import os
-    import signal
-    import time
-
     from reproduce.results import find_runs
 
     spec = tmp_path / "s.yaml"
