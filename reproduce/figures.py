@@ -123,14 +123,18 @@ def pytorch_schedulers(results: Results | None = None):
 
 
 def range_test(results: Results, claim: str):
-    """03: loss and accuracy against LR for one claim's range tests (linear and exp side by side)."""
+    """03: loss and accuracy against LR for one claim's range tests (linear and exp side by side),
+    with the bounds the source read off its own test shaded where it gives them."""
+    from .claims import PAPER_BOUNDS  # (claims builds on this module)
+
     runs = [r for rs in results.values() for r in rs
             if r.config.get("claim") == claim and r.summary.get("kind") == "range_test"]
     if not runs:
         return None
     fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.5), squeeze=False)
     for ax, run in zip(axes[0], runs):
-        plots.plot_range_test(run, ax=ax, title=f"{claim}: {run.config['label']}" + _profile_note({"": [run]}))
+        title = f"{claim}: {run.config.get('model', '')}, {run.summary.get('mode', '')} LR sweep"
+        plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim))
     fig.tight_layout()
     return fig
 

@@ -46,8 +46,9 @@ class RangeTestResult:
     stop_lr: float | None
     suggestions: dict[str, float | None] = field(default_factory=dict)
 
-    def plot(self, ax=None, title: str | None = None):
-        """Smoothed loss (and accuracy, on a second axis) against LR, suggestions marked."""
+    def plot(self, ax=None, title: str | None = None, paper: tuple[float, float, str] | None = None):
+        """Smoothed loss (and accuracy, on a second axis) against LR, suggestions marked; ``paper``
+        = (base, max, source) shades the bounds a paper read off its own test, for comparison."""
         import matplotlib.pyplot as plt
         import seaborn as sns
 
@@ -73,10 +74,16 @@ class RangeTestResult:
             if lr is not None:
                 handles.append(ax.axvline(lr, ls="--", color=styles.get(name, "k"), lw=1))
                 labels.append(f"{name} = {lr:.3g}")
+        if paper is not None:
+            lo, hi, source = paper
+            handles.append(ax.axvspan(lo, hi, color="0.5", alpha=0.15, lw=0))
+            labels.append(f"{source}: {lo:g}-{hi:g}")
         # on the top-most axis of this panel (the accuracy twin when there is one), so it is not drawn over
         if ax.get_legend() is not None:
             ax.get_legend().remove()  # seaborn's own, replaced by the combined one
-        (ax2 if len(acc) else ax).legend(handles, labels, fontsize=8, loc="upper left")
+        # below the axes: inside, it hid the low-LR end of the curves, where the bounds are read
+        (ax2 if len(acc) else ax).legend(handles, labels, fontsize=8, loc="upper center",
+                                         bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
         if title:
             ax.set_title(title)
         return ax

@@ -79,8 +79,13 @@ def test_accuracy_read_smith_bounds():
     assert a["accuracy"].max() > 0.8 > a["accuracy"].iloc[0]
     s = r.suggestions
     assert s["smith_base"] is not None and s["smith_base"] < s["smith_max"]
-    ax = r.plot()
+    ax = r.plot(paper=(1e-3, 1e-2, "some paper"))
     assert ax.get_xscale() == "log"
+    # the paper's bounds are shaded across exactly their LR range and named in the legend
+    (band,) = ax.patches
+    assert band.get_x() == pytest.approx(1e-3) and band.get_x() + band.get_width() == pytest.approx(1e-2)
+    legend = [t.get_text() for a in ax.figure.axes if a.get_legend() for t in a.get_legend().get_texts()]
+    assert "some paper: 0.001-0.01" in legend and "smith_base = %.3g" % s["smith_base"] in legend
 
 
 def test_matches_torch_lr_finder():
