@@ -281,7 +281,8 @@ def evaluate(claim: Claim, root: Path | str = DEFAULT_ROOT) -> dict:
     full = study_results(root, claim.study, "full")
     got = RULES[claim.id](full)
     if got:
-        devices = sorted({x.provenance.get("device_name", "?") for v in full.values() for x in v})
+        devices = sorted({seg.get("device_name", "?") for v in full.values() for x in v  # every stretch of a resumed run
+                          for seg in x.provenance.get("segments") or [x.provenance]})
         return {"ours": got[0], "verdict": got[1], "reason": got[2], "device": ", ".join(devices)}
     quick = study_results(root, claim.study, "quick")
     q = RULES[claim.id](quick) if quick else None

@@ -2,7 +2,8 @@
 
 ``experiments/results/<experiment>/<run-id>/`` holds ``config.json`` (what was asked),
 ``metrics.jsonl`` (one row per logged iteration / evaluation), ``summary.json`` (the outcome)
-and ``provenance.json`` (git commit, command, versions, device, data, seed, wall time). The
+and ``provenance.json`` (git commit, command, versions, device, data, seed, wall time; for a
+resumed run, each stretch's commit and device under ``segments``). The
 run id is a hash of the config's *semantic* fields (not the device, compile flag or
 checkpoint interval), so a finished run with the same config and seed is found and reused:
 the cache ``make reproduce`` relies on.
@@ -126,6 +127,20 @@ def provenance(device: str, data: dict, seed: int) -> dict:
         "data": data,
         "seed": seed,
     }
+
+
+SEGMENT_KEYS = ("git", "command", "device_name", "host")
+
+
+def resumed_provenance(new: dict, old: dict | None, from_iteration: int) -> dict:
+    """Provenance of a run (re)started at ``from_iteration``: the latest start at the top level and
+    every stretch in ``segments`` (where it began, commit, command, device, host), so a run resumed
+    at another commit or on another machine says so instead of wearing only the last one."""
+    past = []
+    if old and from_iteration > 0:
+        past = old.get("segments") or [{"from_iteration": 0, **{k: old.get(k) for k in SEGMENT_KEYS}}]
+        past = [seg for seg in past if seg["from_iteration"] < from_iteration]  # stretches rewound past
+    return new | {"segments": [*past, {"from_iteration": from_iteration, **{k: new.get(k) for k in SEGMENT_KEYS}}]}
 
 
 class RunDir:

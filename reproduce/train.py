@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import distributed, models
 from .data import DeviceLoader, ImageSet, Normalizer, load_cifar10
-from .results import DEFAULT_ROOT, Run, RunDir, provenance, read_json, run_id, write_json
+from .results import DEFAULT_ROOT, Run, RunDir, provenance, read_json, resumed_provenance, run_id, write_json
 from .schedules import Schedule, build_scheduler
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -344,7 +344,9 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
         write_json(rd.config, cfg.to_dict())
     distributed.barrier()  # every rank has read the checkpoint before rank 0 may write the next
     if main:
-        write_json(rd.provenance, provenance(dev, data_info, cfg.seed) | {"iterations_per_epoch": ipe, "processes": world})
+        old = read_json(rd.provenance) if it and rd.provenance.exists() else None
+        write_json(rd.provenance, resumed_provenance(
+            provenance(dev, data_info, cfg.seed) | {"iterations_per_epoch": ipe, "processes": world}, old, it))
 
     def checkpoint() -> None:
         if not main:

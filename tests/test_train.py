@@ -93,6 +93,11 @@ def test_interrupted_run_resumes_to_identical_metrics(tmp_path, sig, code):
     for k in ("test_accuracy", "test_loss", "best_test_accuracy", "iterations_done"):
         assert run.summary[k] == ref_run.summary[k]
     assert not (run.path / "checkpoint.pt").exists()
+    # the provenance keeps both stretches: where the resumed one began, and by which command
+    first, second = run.provenance["segments"]
+    assert first["from_iteration"] == 0 and "--resume" not in first["command"]
+    assert 0 < second["from_iteration"] < 300 and second["command"].endswith("--resume")
+    assert second["git"] == run.provenance["git"] and ref_run.provenance["segments"][0]["from_iteration"] == 0
 
 
 def test_bad_config_names_parameter():
