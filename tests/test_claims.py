@@ -39,10 +39,13 @@ def test_table1_reads_each_policy_at_the_papers_iterations(tmp_path):
     assert "not in Table 1: triangular2 78.50 % (n=1) at 25,000 it" in ours
 
 
-def test_c3_verdict_not_reproduced_when_far_from_the_paper(tmp_path):
+def test_c3_verdict_not_reproduced_when_far_from_the_paper_and_says_which_way(tmp_path):
     _store(tmp_path, "exp_range", 0, {42000: 0.70})  # paper 82.2 %
-    _, verdict, _ = claims.RULES["C3"](study_results(tmp_path, "04_clr_vs_fixed", "full"))
+    _store(tmp_path, "fixed", 0, {70000: 0.84})  # paper 81.4 %: off too, but above it
+    _store(tmp_path, "decay", 0, {20000: 0.785})  # paper 78.5 % at 25k: stopped short of it
+    _, verdict, reason = claims.RULES["C3"](study_results(tmp_path, "04_clr_vs_fixed", "full"))
     assert verdict == "not reproduced"
+    assert "(off: fixed +2.6 points, decay stopped at 20,000 it, exp_range -12.2 points)" in reason
 
 
 def test_c3_figure_marks_table1_beside_each_policy(tmp_path):
