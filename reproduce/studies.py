@@ -67,14 +67,26 @@ def _configs(spec: dict[str, Any], key: str):
 
 
 def expand(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None):
-    """Every (config, range-test arguments or None) of ``spec``, filtered by label and seed."""
-    for key in ("runs", "range_tests"):
-        for cfg, rng in _configs(spec, key):
-            if (only and cfg.label not in only) or (seeds is not None and cfg.seed not in seeds):
-                continue
-            if key == "range_tests" and (not rng or "start_lr" not in rng or "end_lr" not in rng):
-                raise ValueError(f"range test {cfg.label!r} needs range: {{start_lr, end_lr}}")
-            yield cfg, (rng if key == "range_tests" else None)
+    """Every (config, range-test arguments or None) of ``spec``, filtered by label and seed.
+
+    A filter that matches nothing is an error, not an empty study: ``--seeds 1`` on a run whose
+    spec lists only seed 0 used to finish "done in 0.0 s" and look like success.
+    """
+    every = [(key, cfg, rng) for key in ("runs", "range_tests") for cfg, rng in _configs(spec, key)]
+    labels = list(dict.fromkeys(cfg.label for _, cfg, _ in every))
+    if only and set(only) - set(labels):
+        raise ValueError(f"only: no run labelled {sorted(set(only) - set(labels))} in this study; "
+                         f"its labels are {labels}")
+    kept = [(key, cfg, rng) for key, cfg, rng in every
+            if not (only and cfg.label not in only) and not (seeds is not None and cfg.seed not in seeds)]
+    if seeds is not None and every and not kept:
+        have = sorted({cfg.seed for _, cfg, _ in every if not only or cfg.label in only})
+        raise ValueError(f"seeds: {sorted(seeds)} matches no run of {only or 'this study'}; its seeds are {have} "
+                         "(add a seed to the run's `seeds:` list in the YAML to train it)")
+    for key, cfg, rng in kept:
+        if key == "range_tests" and (not rng or "start_lr" not in rng or "end_lr" not in rng):
+            raise ValueError(f"range test {cfg.label!r} needs range: {{start_lr, end_lr}}")
+        yield cfg, (rng if key == "range_tests" else None)
 
 
 def execute(cfg: TrainConfig, rng: dict | None, root: str, *, force: bool = False, cached_only: bool = False):

@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +89,15 @@ runs:
     assert r.returncode == 0, r.stderr
     (run,) = find_runs(tmp_path / "results", "cut")
     assert run.summary["status"] == "finished" and run.summary["iterations_done"] == 400
+
+
+@pytest.mark.parametrize("args,word", [
+    (["--only", "exp", "--seeds", "1"], "seeds: [1] matches no run of ['exp']; its seeds are [0]"),
+    (["--only", "triangle"], "only: no run labelled ['triangle']"),
+])
+def test_run_study_filter_that_matches_nothing_is_an_error(args, word, capsys):
+    """Before, `--seeds 1` on a run listed with seed 0 only printed "done in 0.0 s": nothing trained, no error."""
+    spec = Path(__file__).parents[1] / "experiments/full/04_clr_vs_fixed.yaml"
+    assert main(["run-study", str(spec), *args]) == 2
+    err = capsys.readouterr().err
+    assert word in err and err.count("\n") == 1
