@@ -103,6 +103,11 @@ def evals_at(runs: list[Run], iteration: int) -> list[tuple[float, int]]:
 TABLE1_ITERATIONS = (25000, 42000, 70000)
 
 
+def _exactly_at(runs, iteration: int) -> list[float]:
+    """Accuracies of the evaluations made exactly at ``iteration`` (a shorter run gives none)."""
+    return [a for a, i in evals_at(runs, iteration) if i == iteration]
+
+
 def table1(r: Results) -> pd.DataFrame:
     """CLR Table 1's layout for C3: each policy's test accuracy at 25k, 42k and 70k iterations.
 
@@ -119,7 +124,7 @@ def table1(r: Results) -> pd.DataFrame:
         row = {"policy": label, "seeds": len(runs),
                "paper (CLR Table 1)": f"{pct(paper[0])} at {paper[1] // 1000}k" if paper else "–"}
         for at in TABLE1_ITERATIONS:
-            got = [a for a, i in evals_at(runs, at) if i == at]
+            got = _exactly_at(runs, at)
             row[f"{at // 1000}k"] = pm_text(got) if got else "–"
         rows.append(row)
     cols = ["policy", "paper (CLR Table 1)", *(f"{at // 1000}k" for at in TABLE1_ITERATIONS), "seeds"]
@@ -184,10 +189,9 @@ def _c3(r: Results):
         parts.append("not in Table 1: " + ", ".join(extra))
     # Table 1's point is relative: triangular2 at 25k matches fixed at 70k. A difference of two policies
     # scored on the same test images does not carry the bias of the 1,017-image subset as an absolute value does.
-    clr = [a for a, i in evals_at(r.get("triangular2-3stage", []), 25000) if i == 25000]
-    fixed70 = [a for a, i in evals_at(r.get("fixed", []), 70000) if i == 70000]
+    clr, fixed70 = _exactly_at(r.get("triangular2-3stage", []), 25000), _exactly_at(r.get("fixed", []), 70000)
     if clr and fixed70:
-        fixed25 = [a for a, i in evals_at(r.get("fixed", []), 25000) if i == 25000]
+        fixed25 = _exactly_at(r.get("fixed", []), 25000)
         at25 = f"; fixed at 25k: {pct(float(np.mean(fixed25)))}" if fixed25 else ""
         paper_gap = PAPER_C3["triangular2-3stage"][0] - PAPER_C3["fixed"][0]
         parts.append(f"triangular2-3stage at 25k minus fixed at 70k: {100 * (np.mean(clr) - np.mean(fixed70)):+.1f} "
