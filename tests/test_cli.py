@@ -95,9 +95,16 @@ runs:
     (["--only", "exp", "--seeds", "1"], "seeds: [1] matches no run of ['exp']; its seeds are [0]"),
     (["--only", "triangle"], "only: no run labelled ['triangle']"),
 ])
-def test_run_study_filter_that_matches_nothing_is_an_error(args, word, capsys):
+def test_run_study_filter_that_matches_nothing_is_an_error(args, word, tmp_path, capsys):
     """Before, `--seeds 1` on a run listed with seed 0 only printed "done in 0.0 s": nothing trained, no error."""
-    spec = Path(__file__).parents[1] / "experiments/full/04_clr_vs_fixed.yaml"
+    spec = tmp_path / "study.yaml"
+    spec.write_text(
+        "profile: smoke\nstudy: filters\nseeds: [0]\nout: " + str(tmp_path) + "\n"
+        "defaults: {model: keras_cnn, iterations: 5}\n"
+        "runs:\n"
+        "  - {label: fixed, seeds: [0, 1], schedule: {policy: fixed, base_lr: 0.01}}\n"
+        "  - {label: exp, schedule: {policy: exp, base_lr: 0.01, gamma: 0.999}}\n"
+    )
     assert main(["run-study", str(spec), *args]) == 2
     err = capsys.readouterr().err
     assert word in err and err.count("\n") == 1
