@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+from matplotlib.lines import Line2D
 import numpy as np
 import pandas as pd
 
@@ -57,7 +58,12 @@ def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = 
                     linestyle="none", label=f"{label}: {paper_name}")
     ax.set_xlabel(x)
     ax.set_ylabel("test accuracy (exact test images)")
-    ax.legend(fontsize=8)
+    # one legend entry per policy, and one for all the paper's stars (each is in its policy's colour)
+    handles = [h for h in ax.get_lines() if h.get_marker() != "*"]
+    if len(handles) < len(ax.get_lines()):
+        handles.append(Line2D([], [], marker="*", markersize=13, color="lightgray", markeredgecolor="black",
+                              linestyle="none", label=f"{paper_name} (star in the policy's colour)"))
+    ax.legend(handles=handles, fontsize=8)
     return ax
 
 

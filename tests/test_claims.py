@@ -69,3 +69,6 @@ def test_c3_figure_marks_table1_beside_each_policy(tmp_path):
     stars = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()
              if line.get_marker() == "*"}
     assert stars == {"fixed: CLR Table 1": ([70000], [0.814])}  # only policies that ran, and only Table 1's
+    # the legend: one entry per policy, one for the paper's stars (not one star entry per policy)
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend == ["fixed (n=1)", "triangular2 (n=1)", "CLR Table 1 (star in the policy's colour)"]
