@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from matplotlib.lines import Line2D
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from . import plots  # sets the backend (Agg outside notebooks) and the seaborn theme
 from .results import DEFAULT_ROOT, Run, find_runs
@@ -140,6 +140,8 @@ def range_test(results: Results, claim: str):
     fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.5), squeeze=False)
     for ax, run in zip(axes[0], runs):
         title = f"{claim}: {run.config.get('model', '')}, {run.summary.get('mode', '')} LR sweep"
+        if sum(x.config.get("label") == run.config.get("label") for x in runs) > 1:  # one panel per seed
+            title += f", seed {run.config.get('seed')}"
         plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim))
     fig.tight_layout()
     return fig

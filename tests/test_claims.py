@@ -72,3 +72,41 @@ def test_c3_figure_marks_table1_beside_each_policy(tmp_path):
     # the legend: one entry per policy, one for the paper's stars (not one star entry per policy)
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend == ["fixed (n=1)", "triangular2 (n=1)", "CLR Table 1 (star in the policy's colour)"]
+
+
+def _store_range_test(root, seed, plateau_lr):
+    """A C2 linear range test over LR 0 -> 0.02 whose accuracy rises linearly from 10 % to 60 %
+    between LR 0 and ``plateau_lr``, then stays: the 10 %/90 % knees sit at 0.1x and 0.9x of it."""
+    d = root / "03_range_tests" / f"C2-cifar10_full-linear-s{seed}-0000"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"label": "C2-cifar10_full-linear", "seed": seed, "profile": "full",
+                                               "claim": "C2", "model": "cifar10_full"}))
+    (d / "summary.json").write_text(json.dumps({"kind": "range_test", "mode": "linear", "status": "finished",
+                                                "stopped_early": False, "stop_lr": None}))
+    rows = []
+    for i in range(201):
+        lr = i * 1e-4
+        acc = 0.1 + 0.5 * min(lr / plateau_lr, 1.0) if i % 5 == 0 else None
+        rows.append({"iteration": i, "lr": lr, "loss": 2.3 - lr * 50, "smoothed_loss": 2.3 - lr * 50,
+                     "accuracy": acc, "kind": "range"})
+    (d / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
+
+
+def test_c2_reads_each_seed_and_counts_bounds_within_a_factor_2(tmp_path):
+    _store_range_test(tmp_path, 0, plateau_lr=0.008)  # knees 0.0008 / 0.0072 on a 0.0005 grid: within 2x
+    r = study_results(tmp_path, "03_range_tests", "full")
+    ours, verdict, reason = claims.RULES["C2"](r)
+    assert verdict == "reproduced" and ours.startswith("Smith's reading from accuracy: base 0.001, max 0.0075")
+    assert "seed 0's curve)" in reason and "seeds 1+" not in reason  # one seed: no out-of-sample check yet
+
+    _store_range_test(tmp_path, 1, plateau_lr=0.02)  # base 0.002 (2x: in), max 0.018 (3x: out)
+    ours, verdict, reason = claims.RULES["C2"](study_results(tmp_path, "03_range_tests", "full"))
+    assert "seed 0: Smith's reading from accuracy: base 0.001, max 0.0075" in ours
+    assert "seed 1: Smith's reading from accuracy: base 0.002, max 0.018" in ours
+    assert verdict == "partly" and reason.endswith("seeds 1+ test it out of sample); 3 of 4 bounds within")
+
+    from reproduce import figures
+
+    fig = figures.range_test(study_results(tmp_path, "03_range_tests", "full"), "C2")
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]  # (the accuracy twin axes have none)
+    assert [t.split(", ")[-1] for t in titles] == ["seed 0", "seed 1"]  # one panel per seed, each says which
