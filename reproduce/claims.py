@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .figures import Results, study_results
-from .range_test import suggest
+from .range_test import base_from_zoom, suggest
 from .results import DEFAULT_ROOT, Run, write_atomic
 from .stepsize import paper_table
 
@@ -161,17 +161,32 @@ def _c2(r: Results):
     runs = sorted(r.get("C2-cifar10_full-linear", []), key=lambda x: x.config.get("seed", 0))
     if not runs:
         return None
+    zooms = {x.config.get("seed", 0): x for x in r.get("C2-cifar10_full-linear-start", [])}
     paper_base, paper_max, _ = PAPER_BOUNDS["C2"]
-    readings, hits = [], 0
+    readings, hits, capped = [], 0, []
     for run in runs:
+        seed = run.config.get("seed", 0)
         g = suggest(run.metrics, run.summary["mode"])  # the current rules on the stored history
         base, mx = g.get("smith_base"), g.get("smith_max")
-        seed = f"seed {run.config.get('seed', 0)}: " if len(runs) > 1 else ""
+        name = f"seed {seed}: " if len(runs) > 1 else ""
         if base is None or mx is None:
-            readings.append(f"{seed}no accuracy rise measured")
+            readings.append(f"{name}no accuracy rise measured")
             continue
-        hits += sum(0.5 <= v / ref <= 2 for v, ref in ((base, paper_base), (mx, paper_max)))
-        readings.append(f"{seed}Smith's reading from accuracy: base {base:.3g}, max {mx:.3g} (accuracy peaks at "
+        coarse, zoomed, read_on = base, None, run.metrics
+        if seed in zooms:  # the start read 10x finer: a base the coarse grid can only cap
+            zoomed = base_from_zoom(run.metrics, zooms[seed].metrics)
+            base, read_on = (zoomed, zooms[seed].metrics) if zoomed is not None else (base, read_on)
+        grid = read_on.dropna(subset=["accuracy"])["lr"]
+        is_capped = len(grid) > 1 and base <= grid.iloc[1]  # accuracy had risen by the first reading already
+        if is_capped:
+            capped.append(f"seed {seed}, grid {grid.iloc[1] - grid.iloc[0]:.2g}")
+        hits += (not is_capped and 0.5 <= base / paper_base <= 2) + (0.5 <= mx / paper_max <= 2)
+        how = ""
+        if zoomed is not None:  # what the base marks: accuracy from the start to the reading it picked
+            z = read_on.dropna(subset=["accuracy"])
+            how = (f" (zoomed start: accuracy {pct(z['accuracy'].iloc[0])} at LR {z['lr'].iloc[0]:.3g}, "
+                   f"{pct(z.loc[z['lr'] == base, 'accuracy'].iloc[0])} by then; coarse grid {coarse:.3g})")
+        readings.append(f"{name}Smith's reading from accuracy: base {base:.3g}{how}, max {mx:.3g} (accuracy peaks at "
                         f"{g.get('accuracy_peak') or float('nan'):.3g}; loss rules: min/10 "
                         f"{g.get('loss_min_div10') or float('nan'):.3g}, steepest {g.get('steepest') or float('nan'):.3g})")
     if not hits and all(x.endswith("no accuracy rise measured") for x in readings):
@@ -183,6 +198,9 @@ def _c2(r: Results):
               "(a knee: the argmax of a ragged plateau is noise; rule fixed after seeing seed 0's curve")
     reason += (f", so seeds 1+ test it out of sample); {hits} of {2 * len(runs)} bounds within"
                if len(runs) > 1 else ")")
+    if capped:  # the true base may lie anywhere below it: a bound of the reading, not a measurement
+        reason += (f"; base is the first accuracy reading after the start ({'; '.join(capped)}): accuracy had "
+                   "risen by then: the grid caps it, the base lies anywhere below, and it does not count as within")
     return "; ".join(readings) + f"; accuracy read every {step:.2g} of LR", verdict, reason
 
 

@@ -137,14 +137,41 @@ def range_test(results: Results, claim: str):
             if r.config.get("claim") == claim and r.summary.get("kind") == "range_test"]
     if not runs:
         return None
+    # a "<label>-start" test zooms into another's start (same slope, accuracy read more often): an inset
+    zooms = {(r.config.get("label", "")[: -len("-start")], r.config.get("seed")): r for r in runs
+             if r.config.get("label", "").endswith("-start")}
+    runs = [r for r in runs if not r.config.get("label", "").endswith("-start")]
     fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.5), squeeze=False)
     for ax, run in zip(axes[0], runs):
         title = f"{claim}: {run.config.get('model', '')}, {run.summary.get('mode', '')} LR sweep"
         if sum(x.config.get("label") == run.config.get("label") for x in runs) > 1:  # one panel per seed
             title += f", seed {run.config.get('seed')}"
         plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim))
+        zoom = zooms.get((run.config.get("label"), run.config.get("seed")))
+        if zoom is not None:
+            _zoom_inset(fig.axes[-1], run, zoom)  # on the top-most axis (the accuracy twin), or it is hidden
     fig.tight_layout()
     return fig
+
+
+def _zoom_inset(ax, run: Run, zoom: Run):
+    """The zoomed start's accuracy against LR, and the base read from it (``base_from_zoom``)."""
+    from .range_test import base_from_zoom
+
+    acc = zoom.metrics.dropna(subset=["accuracy"])
+    ins = ax.inset_axes([0.45, 0.34, 0.45, 0.26])  # between the loss (low) and the accuracy plateau (high)
+    ins.plot(acc["lr"], acc["accuracy"], marker=".", ms=3, lw=0.8, color="C1")
+    base = base_from_zoom(run.metrics, zoom.metrics)
+    step = float(acc["lr"].diff().median()) if len(acc) > 1 else float("nan")
+    text = f"start, accuracy every {step:.2g} of LR"
+    if base is not None:
+        ins.axvline(base, ls="--", color="C2", lw=1)
+        text += f": smith_base = {base:.3g}"
+    ins.set_title(text, fontsize=7)
+    ins.tick_params(labelsize=6)
+    ins.xaxis.set_major_locator(plt.MaxNLocator(4))
+    ins.yaxis.set_major_locator(plt.MaxNLocator(3))
+    ins.grid(False)
 
 
 def clr_vs_fixed(results: Results):

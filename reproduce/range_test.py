@@ -89,6 +89,20 @@ class RangeTestResult:
         return ax
 
 
+def base_from_zoom(history: pd.DataFrame, zoom: pd.DataFrame, rise_fraction: float = 0.1) -> float | None:
+    """``smith_base`` read at a finer LR grid: the first LR of ``zoom`` (the start of the same test,
+    same slope, accuracy read more often) where accuracy has completed ``rise_fraction`` of the rise
+    that ``history`` (the whole test) measured from its start to its peak. None when ``zoom`` never
+    gets there: then the coarse reading stands. Why: on a coarse grid the first reading after the
+    start may already be past the 10 % mark, and then the base is only capped, not measured."""
+    acc = history.dropna(subset=["accuracy"])["accuracy"].to_numpy() if "accuracy" in history else []
+    z = zoom.dropna(subset=["accuracy"]) if "accuracy" in zoom else zoom.iloc[0:0]
+    if len(acc) < 3 or z.empty or acc.max() <= acc[0]:
+        return None
+    hit = np.nonzero(z["accuracy"].to_numpy() >= acc[0] + rise_fraction * (acc.max() - acc[0]))[0]
+    return float(z["lr"].iloc[hit[0]]) if len(hit) else None
+
+
 def suggest(history: pd.DataFrame, mode: str, rise_fraction: float = 0.1) -> dict[str, float | None]:
     """Every rule's LR from a range-test history.
 

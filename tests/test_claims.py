@@ -74,19 +74,20 @@ def test_c3_figure_marks_table1_beside_each_policy(tmp_path):
     assert legend == ["fixed (n=1)", "triangular2 (n=1)", "CLR Table 1 (star in the policy's colour)"]
 
 
-def _store_range_test(root, seed, plateau_lr):
-    """A C2 linear range test over LR 0 -> 0.02 whose accuracy rises linearly from 10 % to 60 %
-    between LR 0 and ``plateau_lr``, then stays: the 10 %/90 % knees sit at 0.1x and 0.9x of it."""
-    d = root / "03_range_tests" / f"C2-cifar10_full-linear-s{seed}-0000"
+def _store_range_test(root, seed, plateau_lr, label="C2-cifar10_full-linear", lr_step=1e-4, every=5):
+    """A C2 linear range test over LR 0 -> 200 ``lr_step`` whose accuracy, read every ``every``
+    iterations, rises linearly from 10 % to 60 % between LR 0 and ``plateau_lr``, then stays: the
+    10 %/90 % knees sit at 0.1x and 0.9x of it."""
+    d = root / "03_range_tests" / f"{label}-s{seed}-0000"
     d.mkdir(parents=True)
-    (d / "config.json").write_text(json.dumps({"label": "C2-cifar10_full-linear", "seed": seed, "profile": "full",
+    (d / "config.json").write_text(json.dumps({"label": label, "seed": seed, "profile": "full",
                                                "claim": "C2", "model": "cifar10_full"}))
     (d / "summary.json").write_text(json.dumps({"kind": "range_test", "mode": "linear", "status": "finished",
                                                 "stopped_early": False, "stop_lr": None}))
     rows = []
     for i in range(201):
-        lr = i * 1e-4
-        acc = 0.1 + 0.5 * min(lr / plateau_lr, 1.0) if i % 5 == 0 else None
+        lr = i * lr_step
+        acc = 0.1 + 0.5 * min(lr / plateau_lr, 1.0) if i % every == 0 else None
         rows.append({"iteration": i, "lr": lr, "loss": 2.3 - lr * 50, "smoothed_loss": 2.3 - lr * 50,
                      "accuracy": acc, "kind": "range"})
     (d / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in rows))
@@ -110,3 +111,24 @@ def test_c2_reads_each_seed_and_counts_bounds_within_a_factor_2(tmp_path):
     fig = figures.range_test(study_results(tmp_path, "03_range_tests", "full"), "C2")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]  # (the accuracy twin axes have none)
     assert [t.split(", ")[-1] for t in titles] == ["seed 0", "seed 1"]  # one panel per seed, each says which
+
+
+def test_c2_base_capped_by_the_grid_does_not_count_until_a_zoomed_start_measures_it(tmp_path):
+    _store_range_test(tmp_path, 0, plateau_lr=0.0045)  # 10 % knee 0.00045: risen by the first reading, 0.0005
+    ours, verdict, reason = claims.RULES["C2"](study_results(tmp_path, "03_range_tests", "full"))
+    assert "base 0.0005, max 0.0045" in ours  # max within 2x of 0.006, base capped: only that one counts
+    assert verdict == "partly" and "(seed 0, grid 0.0005)" in reason and "does not count as within" in reason
+
+    # the same start, 10x finer (LR step 1e-5, accuracy every iteration): the knee is measured
+    _store_range_test(tmp_path, 0, plateau_lr=0.0045, label="C2-cifar10_full-linear-start", lr_step=1e-5, every=1)
+    ours, verdict, reason = claims.RULES["C2"](study_results(tmp_path, "03_range_tests", "full"))
+    assert "base 0.00045 (zoomed start: accuracy 10.00 % at LR 0, 15.00 % by then; coarse grid 0.0005), max 0.0045" in ours
+    assert verdict == "partly" and "caps" not in reason  # 0.00045 is more than 2x below 0.001: measured, out
+
+    from reproduce import figures
+
+    fig = figures.range_test(study_results(tmp_path, "03_range_tests", "full"), "C2")
+    panels = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    insets = [c.get_title() for ax in fig.axes for c in ax.child_axes]
+    assert len(panels) == 1  # the zoom is an inset of its test's panel, not a panel of its own
+    assert insets == ["start, accuracy every 1e-05 of LR: smith_base = 0.00045"]
