@@ -163,7 +163,7 @@ def _c2(r: Results):
         return None
     zooms = {x.config.get("seed", 0): x for x in r.get("C2-cifar10_full-linear-start", [])}
     paper_base, paper_max, _ = PAPER_BOUNDS["C2"]
-    readings, hits, capped = [], 0, []
+    readings, hits, capped, misses = [], 0, [], []
     for run in runs:
         seed = run.config.get("seed", 0)
         g = suggest(run.metrics, run.summary["mode"])  # the current rules on the stored history
@@ -181,6 +181,11 @@ def _c2(r: Results):
         if is_capped:
             capped.append(f"seed {seed}, grid {grid.iloc[1] - grid.iloc[0]:.2g}")
         hits += (not is_capped and 0.5 <= base / paper_base <= 2) + (0.5 <= mx / paper_max <= 2)
+        at = read_on.loc[read_on["lr"] == base, "iteration"]
+        misses += [f"seed {seed} {what} {v / ref:.2g}x the paper's" + (f" (iteration {int(at.iloc[0])} of the test)"
+                                                                        if what == "base" and len(at) else "")
+                   for what, v, ref in (("base", base, paper_base), ("max", mx, paper_max))
+                   if not 0.5 <= v / ref <= 2 and not (what == "base" and is_capped)]
         how = ""
         if zoomed is not None:  # what the base marks: accuracy from the start to the reading it picked
             z = read_on.dropna(subset=["accuracy"])
@@ -198,6 +203,8 @@ def _c2(r: Results):
               "(a knee: the argmax of a ragged plateau is noise; rule fixed after seeing seed 0's curve")
     reason += (f", so seeds 1+ test it out of sample); {hits} of {2 * len(runs)} bounds within"
                if len(runs) > 1 else ")")
+    if misses:
+        reason += f"; off: {'; '.join(misses)}"
     if capped:  # the true base may lie anywhere below it: a bound of the reading, not a measurement
         reason += (f"; base is the first accuracy reading after the start ({'; '.join(capped)}): accuracy had "
                    "risen by then: the grid caps it, the base lies anywhere below, and it does not count as within")
