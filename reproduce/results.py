@@ -1,7 +1,8 @@
 """The results store: one folder per run, written atomically, with provenance.
 
 ``experiments/results/<experiment>/<run-id>/`` holds ``config.json`` (what was asked),
-``metrics.jsonl`` (one row per logged iteration / evaluation), ``summary.json`` (the outcome)
+``metrics.jsonl`` (one row per logged iteration / evaluation; gzipped to ``metrics.jsonl.gz``
+once the run ends, because every GPU call carries the whole tree), ``summary.json`` (the outcome)
 and ``provenance.json`` (git commit, command, versions, device, data, seed, wall time; for a
 resumed run, each stretch's commit and device under ``segments``). The
 run id is a hash of the config's *semantic* fields (not the device, compile flag or
@@ -11,7 +12,9 @@ the cache ``make reproduce`` relies on.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import os
 import platform
@@ -150,7 +153,8 @@ class RunDir:
         self.path = Path(path)
 
     config = property(lambda self: self.path / "config.json")
-    metrics = property(lambda self: self.path / "metrics.jsonl")
+    metrics = property(lambda self: self.path / "metrics.jsonl")  # appended while the run goes on
+    metrics_gz = property(lambda self: self.path / "metrics.jsonl.gz")  # what a finished run keeps
     summary = property(lambda self: self.path / "summary.json")
     provenance = property(lambda self: self.path / "provenance.json")
     checkpoint = property(lambda self: self.path / "checkpoint.pt")
@@ -171,8 +175,36 @@ class RunDir:
                 if line.strip() and json.loads(line)["iteration"] <= up_to_iteration]
         write_atomic(self.metrics, "".join(k + "\n" for k in keep))
 
+    def rows(self) -> list[dict]:
+        """Every logged row, from whichever form the metrics are in."""
+        return [json.loads(line) for line in read_metrics_text(self.path).splitlines() if line.strip()]
+
+    def compress_metrics(self) -> None:
+        """metrics.jsonl -> metrics.jsonl.gz (a seventh of the bytes), atomically; byte-identical
+        for identical rows (no timestamp in the gzip header), so re-storing a run leaves git clean."""
+        if not self.metrics.exists():
+            return
+        data = gzip.compress(self.metrics.read_bytes(), compresslevel=9, mtime=0)
+        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".metrics.", suffix=".tmp")
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.metrics_gz)
+        self.metrics.unlink()
+
     def load(self) -> Run:
         return Run(self.path)
+
+
+def read_metrics_text(run_path: Path) -> str:
+    """A run's metrics as JSON lines: the plain file of a running run, else the gzipped one."""
+    plain, packed = Path(run_path) / "metrics.jsonl", Path(run_path) / "metrics.jsonl.gz"
+    if plain.exists():
+        return plain.read_text()
+    if packed.exists():
+        return gzip.decompress(packed.read_bytes()).decode()
+    return ""
 
 
 class Run:
@@ -184,13 +216,13 @@ class Run:
         self.config = read_json(d.config)
         self.summary = read_json(d.summary) if d.summary.exists() else {}
         self.provenance = read_json(d.provenance) if d.provenance.exists() else {}
-        self._metrics_path = d.metrics
 
     @property
     def metrics(self) -> pd.DataFrame:
-        if not self._metrics_path.exists():
+        text = read_metrics_text(self.path)
+        if not text.strip():
             return pd.DataFrame()
-        return pd.read_json(self._metrics_path, lines=True)
+        return pd.read_json(io.StringIO(text), lines=True)
 
     def evals(self) -> pd.DataFrame:
         m = self.metrics

@@ -341,6 +341,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
             rd.truncate_metrics(it)
     elif main:
         rd.metrics.unlink(missing_ok=True)
+        rd.metrics_gz.unlink(missing_ok=True)
         write_json(rd.config, cfg.to_dict())
     distributed.barrier()  # every rank has read the checkpoint before rank 0 may write the next
     if main:
@@ -435,7 +436,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
 def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str, total: int, it: int, ipe: int,
                    elapsed: float, train_time: float, best: dict | None, diverged_at: int | None) -> None:
     """summary.json (the outcome, with the last evaluation's metrics); then the checkpoint goes."""
-    evals = [r for r in _read_rows(rd) if r["kind"] == "eval"]
+    evals = [r for r in rd.rows() if r["kind"] == "eval"]
     final = evals[-1] if evals and status == "finished" else {}
     summary = {
         "status": status, "iterations": total, "iterations_done": it, "iterations_per_epoch": ipe,
@@ -450,12 +451,7 @@ def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str
     }
     write_json(rd.summary, summary)
     rd.checkpoint.unlink(missing_ok=True)
-
-
-def _read_rows(rd: RunDir) -> list[dict]:
-    import json
-
-    return [json.loads(line) for line in rd.metrics.read_text().splitlines() if line.strip()]
+    rd.compress_metrics()
 
 
 def load_config(path: str | Path) -> dict:
@@ -521,6 +517,7 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
     elapsed = time.perf_counter() - t0
     rows = result.history.assign(kind="range").to_dict("records")
     rd.metrics.unlink(missing_ok=True)
+    rd.metrics_gz.unlink(missing_ok=True)
     rd.append_metrics([{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows])
     acc = result.history.dropna(subset=["accuracy"])
     peak = acc.loc[acc["accuracy"].idxmax()] if len(acc) else None
@@ -536,6 +533,7 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
         "wall_time_s": elapsed,
         "train_images_per_s": len(result.history) * cfg.batch_size / elapsed,
     })
+    rd.compress_metrics()
     return rd.load()
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from reproduce.results import RunDir
+
 ARGS = ["train", "--model", "keras_cnn", "--data", "synthetic:512", "--iterations", "20", "--batch-size", "64",
         "--policy", "triangular", "--base-lr", "0.01", "--max-lr", "0.05", "--stepsize", "5", "--momentum", "0.9",
         "--wd", "5e-4", "--augment", "crop_flip", "--eval-every", "10", "--log-every", "5", "--no-progress",
@@ -20,7 +22,7 @@ ENV = os.environ | {"OMP_NUM_THREADS": "1", "CLR_REPRO_BACKEND": "gloo",
 def _run(cmd, out):
     subprocess.run(cmd + ARGS + ["--out", str(out)], env=ENV, check=True, capture_output=True, timeout=300)
     (run,) = list(out.glob("ddp/*/"))
-    rows = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines()]
+    rows = RunDir(run).rows()
     return torch.load(run / "model.pt"), rows, json.loads((run / "provenance.json").read_text())
 
 

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from reproduce.results import find_runs, summaries
+from reproduce.results import RunDir, find_runs, summaries
 from reproduce.train import TrainConfig, train
 
 SCHED = {"policy": "triangular", "base_lr": 0.002, "max_lr": 0.02, "stepsize": 50, "momentum": 0.9}
@@ -34,6 +34,8 @@ def test_learns_well_above_chance(tmp_path):
     for key in ("git", "command", "versions", "device_name", "data", "seed"):
         assert key in run.provenance
     assert run.provenance["data"]["train"]["sha256"]
+    assert sorted(p.name for p in run.path.iterdir()) == [  # the checkpoint goes, the metrics are gzipped
+        "config.json", "metrics.jsonl.gz", "provenance.json", "summary.json"]
 
 
 def test_cache_hit_and_force(tmp_path):
@@ -64,7 +66,7 @@ ENV = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 def _rows(out):
     (run,) = find_runs(out, "kill")
-    return [json.loads(x) for x in (run.path / "metrics.jsonl").read_text().splitlines()], run
+    return RunDir(run.path).rows(), run
 
 
 def _interrupt(out, sig):
