@@ -4,10 +4,13 @@
     and channels_last on CUDA, optional torch.compile, no host sync inside the timed loop;
 (b) standard: torchvision DataLoader (PIL, CPU transforms, worker processes), fp32, eager —
     the way the seed notebooks train.
-Same model, batch and augmentation; both in one run; JSON out. On a GPU this is the study's
+(c) the fast path in N processes at once on the same device (``--concurrency 2 3``), each
+    timed over the same window: the aggregate images/s ``run-study --parallel auto`` reads to
+    choose how many runs share a GPU, and the speed its time limit estimates durations from.
+Same model, batch and augmentation; all in one run; JSON out. On a GPU this is the study's
 performance figure; on CPU (`--smoke`) it runs tiny so it cannot rot.
 
-    python benchmarks/throughput.py                       # ResNet-56, batch 512
+    python benchmarks/throughput.py                       # ResNet-56, batch 512, 1-3 processes
     python benchmarks/throughput.py --smoke --out /tmp/b.json
 """
 
@@ -15,7 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
+import subprocess
+import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,13 +39,16 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def _train_steps(model, opt, batches, device, amp, steps, warmup):
-    """Time ``steps`` optimizer steps after ``warmup`` untimed ones; returns seconds."""
+def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
+    """Time ``steps`` optimizer steps after ``warmup`` untimed ones; returns seconds. ``barrier``
+    (concurrent workers) is called between warm-up and timing, so all time the same window."""
     it = iter(batches)
     t0 = None
     for i in range(warmup + steps):
         if i == warmup:
             _sync(device)
+            if barrier:
+                barrier()
             t0 = time.perf_counter()
         x, y = next(it)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
@@ -82,6 +92,39 @@ def profile_steps(model, opt, batches, device, amp, steps: int, path: Path) -> N
     path.write_text(prof.key_averages().table(sort_by=key, row_limit=25))
 
 
+def _file_barrier(folder: str, index: int):
+    """Say this worker is warm, then wait for the parent's go (a file), at most 10 minutes."""
+    def wait():
+        Path(folder, f"ready{index}").touch()
+        t0 = time.monotonic()
+        while not Path(folder, "go").exists() and time.monotonic() - t0 < 600:
+            time.sleep(0.005)
+    return wait
+
+
+def concurrent(a, n: int) -> dict:
+    """Aggregate images/s of ``n`` fast-path processes started together (each its own model,
+    loader and CUDA context, as ``run-study --parallel n`` runs them)."""
+    with tempfile.TemporaryDirectory() as folder:
+        cmd = [sys.executable, __file__, "--worker", folder, "--model", a.model, "--batch-size", str(a.batch_size),
+               "--steps", str(a.steps), "--warmup", str(a.warmup), "--device", a.device, "--augment", a.augment,
+               "--data", a.data or ""] + (["--compile"] if a.compile else [])
+        env = os.environ | {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}
+        procs = [subprocess.Popen(cmd + ["--worker-index", str(i)], stdout=subprocess.PIPE, env=env, text=True)
+                 for i in range(n)]
+        t0 = time.monotonic()
+        while sum(Path(folder, f"ready{i}").exists() for i in range(n)) < n and time.monotonic() - t0 < 600:
+            if any(p.poll() not in (None, 0) for p in procs):
+                break
+            time.sleep(0.01)
+        Path(folder, "go").touch()
+        outs = [p.communicate()[0] for p in procs]
+    if any(p.returncode for p in procs):
+        raise RuntimeError(f"a concurrent worker failed (exit codes {[p.returncode for p in procs]})")
+    each = [json.loads(o.strip().splitlines()[-1])["images_per_s"] for o in outs]
+    return {"processes": n, "images_per_s": sum(each), "per_process": each}
+
+
 def _forever(loader_epochs):
     epoch = 0
     while True:
@@ -102,13 +145,24 @@ def main(argv=None) -> dict:
     p.add_argument("--workers", type=int, default=8, help="DataLoader workers of the standard pipeline")
     p.add_argument("--profile-steps", type=int, default=0, help="also profile this many fast-path steps "
                    "(torch.profiler table written beside the JSON)")
+    p.add_argument("--concurrency", type=int, nargs="*", default=None, metavar="N",
+                   help="also time N fast-path processes at once, for each N (default on CUDA: 2 3; none on CPU)")
+    p.add_argument("--no-standard", dest="standard", action="store_false",
+                   help="skip the DataLoader pipeline (e.g. a second benchmark on the same GPU)")
     p.add_argument("--smoke", action="store_true", help="tiny CPU settings for tests")
     p.add_argument("--out", default="benchmarks/results/throughput.json")
+    p.add_argument("--worker", help=argparse.SUPPRESS)  # a concurrent worker: its barrier folder
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.smoke:
         a.model, a.batch_size, a.steps, a.warmup, a.workers = "keras_cnn", 32, 3, 1, 0
         a.data = a.data or "synthetic:256"
+    a.data = a.data or None
     on_cuda = a.device.startswith("cuda")
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True  # as the engine trains: cuDNN picks the fastest kernels per shape
+    if a.concurrency is None:
+        a.concurrency = [2, 3] if on_cuda and not a.worker else []
     train = load_cifar10(a.data, "train")
     norm = Normalizer("channel", train, a.device)
 
@@ -125,31 +179,49 @@ def main(argv=None) -> dict:
     step_model = torch.compile(model) if a.compile else model
     fast = DeviceLoader(train, a.batch_size, augment=a.augment, normalize=norm, drop_last=True, device=a.device,
                         channels_last=on_cuda)
-    secs = _train_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup)
+    barrier = _file_barrier(a.worker, a.worker_index) if a.worker else None
+    secs = _train_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup, barrier)
+    if a.worker:
+        print(json.dumps({"images_per_s": a.steps * a.batch_size / secs}))
+        return {}
     results["fast"] = {"images_per_s": a.steps * a.batch_size / secs, "seconds": secs, "bf16": on_cuda,
                        "channels_last": on_cuda, "compile": a.compile, "loader": "DeviceLoader (uint8 on device)"}
     if a.profile_steps:
         profile_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.profile_steps,
                       Path(a.out).with_suffix(".profile.txt"))
     # (b) the standard pipeline
-    model, opt = fresh()
-    std = torchvision_loader(train, a.batch_size, augment=a.augment, workers=a.workers, pin_memory=on_cuda)
-    secs = _train_steps(model, opt, _forever(lambda e: iter(std)), a.device, False, a.steps, a.warmup)
-    results["standard"] = {"images_per_s": a.steps * a.batch_size / secs, "seconds": secs, "bf16": False,
-                           "channels_last": False, "compile": False,
-                           "loader": f"torchvision DataLoader, {a.workers} workers"}
+    if a.standard:
+        model, opt = fresh()
+        std = torchvision_loader(train, a.batch_size, augment=a.augment, workers=a.workers, pin_memory=on_cuda)
+        secs = _train_steps(model, opt, _forever(lambda e: iter(std)), a.device, False, a.steps, a.warmup)
+        results["standard"] = {"images_per_s": a.steps * a.batch_size / secs, "seconds": secs, "bf16": False,
+                               "channels_last": False, "compile": False,
+                               "loader": f"torchvision DataLoader, {a.workers} workers"}
+        del std
+    # (c) n processes at once
+    del model, opt, fast
+    if on_cuda:
+        torch.cuda.empty_cache()
+    conc = [{"processes": 1, "images_per_s": results["fast"]["images_per_s"]}]
+    conc += [concurrent(a, n) for n in a.concurrency]
+    c4_images = 9277 * 512 + 95 * 11_017 / 3  # C4: 9,277 steps of 512 and ~95 evaluations (inference ~ 1/3 of a step)
     out = {
         "model": a.model, "batch_size": a.batch_size, "steps": a.steps, "warmup": a.warmup, "augment": a.augment,
         "device": a.device, "device_name": device_name(a.device), "torch": torch.__version__,
         "python": platform.python_version(), "git": git_info(), "data": train.source, "smoke": a.smoke,
-        "pipelines": results,
+        "pipelines": results, "concurrency": conc, "cudnn_benchmark": on_cuda,
         "cost": cost_per_image(models.build(a.model).to(a.device), a.device),
-        "speedup": results["fast"]["images_per_s"] / results["standard"]["images_per_s"],
+        "speedup": (results["fast"]["images_per_s"] / results["standard"]["images_per_s"]
+                    if "standard" in results else None),
+        "c4_run_estimate_s": c4_images / results["fast"]["images_per_s"] if a.model == "resnet56" else None,
+        "c4_runs_per_hour_best_concurrency": (max(3600 * c["images_per_s"] / c4_images for c in conc)
+                                              if a.model == "resnet56" else None),
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(Path(a.out), out)
-    print(json.dumps({k: out[k] for k in ("model", "device_name", "speedup")}
-                     | {k: round(v["images_per_s"], 1) for k, v in results.items()}, indent=2))
+    print(json.dumps({k: out[k] for k in ("model", "device_name", "speedup", "c4_run_estimate_s")}
+                     | {k: round(v["images_per_s"], 1) for k, v in results.items()}
+                     | {f"x{c['processes']}": round(c["images_per_s"], 1) for c in conc}, indent=2))
     return out
 
 

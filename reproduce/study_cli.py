@@ -15,7 +15,9 @@ def cmd_run_study(a: argparse.Namespace) -> int:
     from .studies import run_study
     from .train import Interrupted
 
-    spec = yaml.safe_load(Path(a.file).read_text())
+    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0]:
+        return _run_lease(a)
+    spec = yaml.safe_load(Path(a.file[0]).read_text())
     for k in ("data", "device", "out"):
         if getattr(a, k) is not None:
             spec[k] = getattr(a, k)
@@ -33,6 +35,54 @@ def cmd_run_study(a: argparse.Namespace) -> int:
                   f"  {s.get('wall_time_s', 0):8.1f} s  {r.path}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
+
+
+def _run_lease(a: argparse.Namespace) -> int:
+    """Several studies under a time limit, N runs at a time (``reproduce.lease``)."""
+    import yaml
+
+    from .lease import Estimator, Job, benchmark_speeds, best_parallel, parse_target, run_lease
+    from .results import device_name
+    from .studies import execute, expand
+
+    if a.time_limit is not None and not a.time_limit > 0:
+        raise ValueError(f"time-limit={a.time_limit} is invalid: expected seconds > 0")
+    if a.parallel not in (None, "auto") and not (a.parallel.isdigit() and int(a.parallel) > 0):
+        raise ValueError(f"parallel={a.parallel!r} is invalid: expected a number of processes > 0, or auto")
+    jobs: list[Job] = []
+    for target in a.file:
+        file, labels = parse_target(target)
+        if not Path(file).exists():
+            raise ValueError(f"file={file!r} is invalid: no such study file")
+        spec = yaml.safe_load(Path(file).read_text())
+        for k in ("data", "device", "out"):
+            if getattr(a, k) is not None:
+                spec[k] = getattr(a, k)
+        root = spec.get("out") or "experiments/results"
+        only = labels if labels else a.only
+        if labels and a.only:
+            only = [x for x in labels if x in a.only] or labels
+        for cfg, rng in expand(spec, only, a.seeds):
+            job = Job(file, cfg, rng, root=root)
+            if any(j.path == job.path for j in jobs):
+                continue  # the same run listed twice
+            if not a.force and execute(cfg, rng, root, cached_only=True) is not None:
+                job.status = "cached"
+            jobs.append(job)
+    todo = [j for j in jobs if j.status == "queued"]
+    dev = todo[0].cfg.device if todo else "cpu"
+    speeds = benchmark_speeds(a.benchmark, device_name(dev)) if todo else {}
+    parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
+    estimator = Estimator(speeds)
+    limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
+    print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
+          f"{len(jobs) - len(todo)} stored; {parallel} at a time; {limit}; "
+          f"speeds from {'the benchmark ' + a.benchmark if speeds else 'runs measured in this call'}", flush=True)
+    child = [x for k in ("data", "device", "out") if getattr(a, k) is not None for x in (f"--{k}", getattr(a, k))]
+    if a.force:
+        child.append("--force")
+    return run_lease(jobs, time_limit=a.time_limit, parallel=parallel, estimator=estimator, child_args=child,
+                     log_dir=Path(a.log_dir))
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
@@ -74,17 +124,32 @@ def cmd_claims(a: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    r = sub.add_parser("run-study", help="train every run of one study's YAML (no notebook; for GPU machines)",
+    r = sub.add_parser("run-study", help="train every run of study YAMLs (no notebook; for GPU machines)",
                        description="Run (or load from the results cache) every run of a study parameter set, "
                                    "e.g. experiments/full/05_resnet56_one_cycle.yaml. An interrupted run "
-                                   "resumes from its checkpoint when the same command runs again.")
-    r.add_argument("file", help="experiments/<profile>/<study>.yaml")
+                                   "resumes from its checkpoint when the same command runs again. With several "
+                                   "files, FILE:LABEL selectors, --time-limit or --parallel, the missing runs are "
+                                   "queued in the order given, each in its own process, and a run is started only "
+                                   "when its estimated duration fits in the time left.",
+                       epilog="example (a lent GPU, 9 minutes): python -m reproduce run-study "
+                              "experiments/full/05_resnet56_one_cycle.yaml:one_cycle experiments/full/03_range_tests.yaml "
+                              "--time-limit 520 --parallel auto --benchmark benchmarks/results/throughput.json")
+    r.add_argument("file", nargs="+", metavar="FILE[:LABEL,...]",
+                   help="experiments/<profile>/<study>.yaml, optionally with the labels to take from it")
     r.add_argument("--only", nargs="+", metavar="LABEL", help="run only these labels")
     r.add_argument("--seeds", nargs="+", type=int, help="run only these seeds")
     r.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else download)")
     r.add_argument("--device")
     r.add_argument("--out", help="results root (default experiments/results)")
     r.add_argument("--force", action="store_true", help="re-run stored runs")
+    r.add_argument("--time-limit", type=float, metavar="SECONDS",
+                   help="start no run that cannot finish in this many seconds from now; stop (checkpoint) the "
+                        "rest 20 s before it (use with `timeout -s TERM` a little above it)")
+    r.add_argument("--parallel", metavar="N|auto",
+                   help="runs at once on the device (default: auto = the benchmark's fastest count, else 1)")
+    r.add_argument("--benchmark", default="benchmarks/results/throughput.json",
+                   help="throughput JSON (benchmarks/throughput.py) used for estimates when measured on this GPU")
+    r.add_argument("--log-dir", default="experiments/logs", help="one log per run started (default %(default)s)")
     r.set_defaults(func=cmd_run_study)
 
     w = sub.add_parser("sweep", help="submit every missing run of a study as its own job (submitit: local or Slurm)",

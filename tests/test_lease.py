@@ -1,0 +1,115 @@
+"""run-study under a time limit and N at a time: what fits starts, what is started finishes or
+checkpoints, and runs side by side train exactly what they train alone."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from reproduce.cli import main
+from reproduce.lease import GRACE_S, STARTUP_S, Estimator, Job, benchmark_speeds, best_parallel, parse_target
+from reproduce.results import RunDir, device_name, find_runs
+from reproduce.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = os.environ | {"OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+
+
+def _spec(tmp_path, iterations=30, seeds=(0, 1), name="study.yaml", **defaults):
+    spec = {"profile": "smoke", "study": "lease", "seeds": list(seeds), "data": "synthetic:256", "device": "cpu",
+            "progress": False,
+            "defaults": {"model": "keras_cnn", "batch_size": 32, "iterations": iterations, "eval_every": 10,
+                         "augment": "crop_flip", "schedule": {"policy": "triangular", "base_lr": 0.01, "max_lr": 0.05,
+                                                              "stepsize": 10}} | defaults,
+            "runs": [{"label": "clr"}]}
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _cli(*args):
+    return subprocess.run([sys.executable, "-m", "reproduce", "run-study", *map(str, args)], env=ENV, cwd=ROOT,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_two_runs_at_once_train_exactly_what_they_train_alone(tmp_path):
+    spec = _spec(tmp_path)
+    par = _cli(spec, "--parallel", "2", "--out", tmp_path / "par", "--log-dir", tmp_path / "logs")
+    assert par.returncode == 0, par.stdout + par.stderr
+    assert "2 at a time" in par.stdout and "finished 2" in par.stdout
+    seq = _cli(spec, "--out", tmp_path / "seq")  # the plain in-process path, one after the other
+    assert seq.returncode == 0, seq.stderr
+    for seed in (0, 1):
+        (a,) = find_runs(tmp_path / "par", "lease", seed=seed)
+        (b,) = find_runs(tmp_path / "seq", "lease", seed=seed)
+        assert a.path.name == b.path.name
+        assert RunDir(a.path).rows() == RunDir(b.path).rows()
+        assert "--only clr --seeds" in a.provenance["command"]  # each child's own command, to rerun it alone
+    again = _cli(spec, "--parallel", "2", "--out", tmp_path / "par", "--log-dir", tmp_path / "logs")
+    assert again.returncode == 0 and "0 run(s) to train" in again.stdout and "cached 2" in again.stdout
+
+
+def test_a_run_that_cannot_finish_in_time_is_not_started(tmp_path, capsys):
+    spec = _spec(tmp_path, iterations=200)
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu"),
+                                 "pipelines": {"fast": {"images_per_s": 100.0}}}))
+    # 200 x 32 images at 100 images/s: ~64 s a run, more than a 60 s limit leaves
+    rc = main(["run-study", str(spec), "--time-limit", "60", "--benchmark", str(bench), "--out", str(tmp_path / "r"),
+               "--log-dir", str(tmp_path / "logs")])
+    out = capsys.readouterr()
+    assert rc == 3 and "does not fit 2" in out.out and "skip  clr s0" in out.out
+    assert "run(s) remain" in out.err
+    assert not (tmp_path / "r").exists()
+
+
+def test_the_deadline_stops_a_started_run_with_a_checkpoint_it_resumes_from(tmp_path):
+    spec = _spec(tmp_path, iterations=200_000, seeds=(0,), checkpoint_every=100_000)
+    r = _cli(spec, "--time-limit", GRACE_S + 12, "--out", tmp_path / "r", "--log-dir", tmp_path / "logs")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "interrupted 1" in r.stdout
+    (run,) = (tmp_path / "r" / "lease").iterdir()
+    assert (run / "checkpoint.pt").exists() and not (run / "summary.json").exists()
+    log = (tmp_path / "logs" / f"{run.name}.log").read_text()
+    assert "run the same command again to resume" in log
+
+
+def test_estimates_prefer_this_calls_measurements_then_the_benchmark():
+    job = Job("f.yaml", TrainConfig(model="resnet56", batch_size=512, iterations=9277, eval_every=98, device="cpu"),
+              None)
+    speeds = {("resnet56", 512): {1: 20_000.0, 2: 30_000.0, 3: 31_000.0}}
+    est = Estimator(speeds)
+    one = est(job, 1)
+    images = 9277 * 512 + (9277 // 98 + 1) * 11_017 / 3
+    assert one == pytest.approx(STARTUP_S + 1.15 * images / 20_000)
+    assert est(job, 2) == pytest.approx(STARTUP_S + 1.15 * images / 15_000)  # each of two gets half of 30k
+    est.learn(job, 2, STARTUP_S + 9277 * 0.02)  # measured here: 20 ms an iteration with two at once
+    assert est(job, 2) == pytest.approx(STARTUP_S + 1.15 * 9277 * 0.02)
+    assert Estimator({})(job, 1) is None
+    assert best_parallel(speeds) == 2  # 3 processes buy 3 % over 2: not worth it
+    assert best_parallel({}) == 1
+
+
+def test_targets_and_benchmarks_from_other_devices(tmp_path):
+    assert parse_target("a.yaml:one_cycle,x") == ("a.yaml", ["one_cycle", "x"])
+    assert parse_target("a.yaml") == ("a.yaml", None)
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"model": "resnet56", "batch_size": 512, "device_name": "NVIDIA H100 80GB HBM3",
+                             "pipelines": {"fast": {"images_per_s": 1.0}},
+                             "concurrency": [{"processes": 1, "images_per_s": 1.0}, {"processes": 2, "images_per_s": 3.0}]}))
+    assert benchmark_speeds(str(b), "NVIDIA H100 80GB HBM3") == {("resnet56", 512): {1: 1.0, 2: 3.0}}
+    assert benchmark_speeds(str(b), "NVIDIA H200") == {}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--time-limit", "0"], "time-limit=0.0 is invalid"),
+    (["--parallel", "two"], "parallel='two' is invalid"),
+])
+def test_bad_lease_arguments_are_one_line(tmp_path, capsys, args, message):
+    assert main(["run-study", str(_spec(tmp_path)), *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
