@@ -27,7 +27,16 @@ from tqdm.auto import tqdm
 
 from . import distributed, models
 from .data import DeviceLoader, ImageSet, Normalizer, load_cifar10
-from .results import DEFAULT_ROOT, Run, RunDir, provenance, read_json, resumed_provenance, run_id, write_json
+from .results import (
+    DEFAULT_ROOT,
+    Run,
+    RunDir,
+    provenance,
+    read_json,
+    resumed_provenance,
+    run_id,
+    write_json,
+)
 from .schedules import Schedule, build_scheduler
 
 OPTIMIZERS = ("sgd", "adam", "adamw")

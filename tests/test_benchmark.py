@@ -11,13 +11,17 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_benchmark_smoke(tmp_path):
     out = tmp_path / "bench.json"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke", "--device", "cpu",
-                    "--out", str(out), "--profile-steps", "2"], check=True, capture_output=True, cwd=ROOT)
+                    "--out", str(out), "--profile-steps", "2", "--concurrency", "2"], check=True, capture_output=True,
+                   cwd=ROOT)
     d = json.loads(out.read_text())
     assert set(d["pipelines"]) == {"fast", "standard"}
     assert all(p["images_per_s"] > 0 for p in d["pipelines"].values())
     assert d["speedup"] == d["pipelines"]["fast"]["images_per_s"] / d["pipelines"]["standard"]["images_per_s"]
     assert d["cost"]["parameters"] == 122_570 and d["cost"]["train_flops_per_image"] > 3 * 2 * 122_570
     assert "aten::" in out.with_suffix(".profile.txt").read_text()
+    one, two = d["concurrency"]  # two processes timed over the same window, each reporting its own speed
+    assert one == {"processes": 1, "images_per_s": d["pipelines"]["fast"]["images_per_s"]}
+    assert two["processes"] == 2 and len(two["per_process"]) == 2 and two["images_per_s"] == sum(two["per_process"])
 
 
 def test_resnet56_cost_matches_its_known_size():

@@ -11,7 +11,15 @@ import pytest
 import yaml
 
 from reproduce.cli import main
-from reproduce.lease import GRACE_S, STARTUP_S, Estimator, Job, benchmark_speeds, best_parallel, parse_target
+from reproduce.lease import (
+    GRACE_S,
+    STARTUP_S,
+    Estimator,
+    Job,
+    benchmark_speeds,
+    best_parallel,
+    parse_target,
+)
 from reproduce.results import RunDir, device_name, find_runs
 from reproduce.train import TrainConfig
 

@@ -1,6 +1,5 @@
 """The engine: it learns, resumes exactly after SIGKILL/SIGTERM, caches, survives divergence."""
 
-import json
 import os
 import signal
 import subprocess
