@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 
 BATCH_HELP = "mini-batch size (the papers' total batch size)"
 
@@ -111,7 +112,39 @@ def cmd_range_test(a: argparse.Namespace, schedule_from_args) -> int:
     return 0
 
 
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from .pretrained import evaluate, report
+
+    if not Path(a.weights).exists():
+        raise FileNotFoundError(f"weights={a.weights!r} is invalid: no such file (e.g. models/resnet56_c4_s0.fp16.pt)")
+    print(report(evaluate(a.weights, a.data, exact_only=not a.all)))
+    return 0
+
+
+def cmd_export_weights(a: argparse.Namespace) -> int:
+    from .pretrained import export
+
+    print(export(a.run, a.dest))
+    return 0
+
+
 def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
+    e = sub.add_parser("evaluate", help="re-check shipped weights on the test set (CPU, seconds)",
+                       description="Rebuild a model from an fp16 weights file (export-weights) and print its test "
+                                   "accuracies beside those its run recorded. By default only the 1,017 exact test "
+                                   "images and their JPEG copies (seconds on a CPU); --all adds all 10,000.",
+                       epilog="example: python -m reproduce evaluate models/resnet56_c4_s0.fp16.pt --data $CIFAR10_DIR")
+    e.add_argument("weights", help="an fp16 weights file written by export-weights")
+    e.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else download)")
+    e.add_argument("--all", action="store_true", help="score all 10,000 test images too (about a minute on 2 cores)")
+    e.set_defaults(func=cmd_evaluate)
+    x = sub.add_parser("export-weights", help="a stored run's model.pt as a small fp16 file with its config",
+                       description="Write RUN/model.pt as fp16 to DEST, with the run's config, folder and recorded "
+                                   "accuracies, for `evaluate`.")
+    x.add_argument("run", help="a run folder holding model.pt")
+    x.add_argument("dest", help="e.g. models/resnet56_c4_s0.fp16.pt")
+    x.set_defaults(func=cmd_export_weights)
+
     t = sub.add_parser(
         "train", help="train one model with one schedule and store the run",
         description="Train and store one run under OUT/<experiment>/<run-id>/ (config, metrics, summary, provenance). "

@@ -132,3 +132,19 @@ def test_range_test_run_is_stored(tmp_path):
     assert s["kind"] == "range_test" and s["stopped_early"] and s["stop_lr"] < 3.0
     assert s["peak_accuracy"] > 0.5 and s["suggestions"]["smith_max"] < s["stop_lr"]
     assert (run.metrics["kind"] == "range").all()
+
+
+def test_shipped_fp16_weights_re_evaluate_to_the_recorded_accuracy(tmp_path, capsys):
+    from reproduce.cli import main
+    from reproduce.pretrained import evaluate, export
+
+    run = train(_cfg(iterations=60, eval_every=30, save_weights=True), tmp_path)
+    dest = export(run.path, tmp_path / "w.fp16.pt")
+    assert dest.stat().st_size < (run.path / "model.pt").stat().st_size * 0.6  # half the bytes, plus the config
+    r = evaluate(dest, "synthetic:1024", exact_only=False)
+    n = r["measured"]["test_n_all"]
+    for k in ("test_accuracy", "test_accuracy_all"):  # fp16 weights on the same CPU: at most a prediction or two move
+        assert abs(r["measured"][k] - run.summary[k]) * n <= 2, k
+    assert main(["evaluate", str(dest), "--data", "synthetic:1024"]) == 0
+    assert "recorded" in capsys.readouterr().out
+    assert main(["evaluate", str(tmp_path / "nope.pt")]) == 2
