@@ -81,14 +81,20 @@ def run_id(config: dict) -> str:
 
 
 def git_info(cwd: Path | None = None) -> dict:
-    """Commit and dirty flag of the working tree; 'unknown' outside a checkout."""
+    """Commit and dirty flag of the code that runs. ``CLR_REPRO_COMMIT`` (and ``CLR_REPRO_DIRTY``
+    0/1), set by whoever sends a tree to another machine, win over asking git there: a lent GPU
+    machine receives the files but may hold a stale copy of ``.git`` (it named the session's
+    first commit, dirty, for runs of a later clean one)."""
+    if os.environ.get("CLR_REPRO_COMMIT"):
+        dirty = {"0": False, "1": True}.get(os.environ.get("CLR_REPRO_DIRTY", ""))
+        return {"commit": os.environ["CLR_REPRO_COMMIT"], "dirty": dirty, "source": "CLR_REPRO_COMMIT"}
     cwd = cwd or Path(__file__).resolve().parents[1]
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
                                     capture_output=True, text=True, check=True).stdout.strip())
     except (OSError, subprocess.CalledProcessError):
-        return {"commit": os.environ.get("CLR_REPRO_COMMIT", "unknown"), "dirty": None}
+        return {"commit": "unknown", "dirty": None}
     return {"commit": commit, "dirty": dirty}
 
 

@@ -36,3 +36,16 @@ def test_a_run_still_logging_is_read_from_the_plain_file(tmp_path):
     rd = _run(tmp_path, [{"kind": "eval", "iteration": 10, "test_accuracy": 0.5}])
     assert Run(rd.path).evals()["test_accuracy"].tolist() == [0.5]
     assert rd.metrics.exists() and not rd.metrics_gz.exists()
+
+
+def test_the_launchers_commit_wins_over_a_stale_git_copy(monkeypatch):
+    from reproduce.results import git_info
+
+    here = git_info()
+    assert len(here["commit"]) == 40 and "source" not in here
+    monkeypatch.setenv("CLR_REPRO_COMMIT", "d9fc72133ee5acad799d970aa6f7b3127e1f05cd")
+    monkeypatch.setenv("CLR_REPRO_DIRTY", "0")
+    assert git_info() == {"commit": "d9fc72133ee5acad799d970aa6f7b3127e1f05cd", "dirty": False,
+                          "source": "CLR_REPRO_COMMIT"}
+    monkeypatch.delenv("CLR_REPRO_DIRTY")
+    assert git_info()["dirty"] is None  # not said: unknown, never guessed
