@@ -134,3 +134,25 @@ def test_c2_base_capped_by_the_grid_does_not_count_until_a_zoomed_start_measures
     insets = [c.get_title() for ax in fig.axes for c in ax.child_axes]
     assert len(panels) == 1  # the zoom is an inset of its test's panel, not a panel of its own
     assert insets == ["start, accuracy every 1e-05 of LR: smith_base = 0.00045"]
+
+
+def test_c1_from_the_exponential_test_alone_is_incomplete_and_says_what_is_missing(tmp_path):
+    from reproduce.lease import Job
+    from reproduce.studies import expand, load_spec
+
+    cfg, rng = next((c, g) for c, g in expand(load_spec("03_range_tests", "full")) if c.label == "C1-resnet56-exp")
+    d = Job("", cfg, rng, root=str(tmp_path)).path  # the id the full YAML's run is stored under
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"label": "C1-resnet56-exp", "seed": 0, "profile": "full", "claim": "C1"}))
+    (d / "summary.json").write_text(json.dumps({
+        "kind": "range_test", "status": "finished", "mode": "exp", "start_lr": 1e-4, "end_lr": 10.0, "iterations": 1000,
+        "min_loss_lr": 1.36, "peak_accuracy": 0.633, "peak_accuracy_lr": 0.637, "stopped_early": True, "stop_lr": 6.76}))
+    (d / "provenance.json").write_text(json.dumps({"device_name": "NVIDIA H100 80GB HBM3"}))
+    r = study_results(tmp_path, "03_range_tests", "full")
+    ours, verdict, _ = claims.RULES["C1"](r)
+    assert verdict == "incomplete"
+    assert ours == ("exponential test only (0.0001 -> 10 in 1,000 it): smoothed loss lowest at LR 1.36; accuracy peak "
+                    "63.30 % at LR 0.637; diverged at LR 6.76")
+    row = claims.evaluate(next(c for c in claims.CLAIMS if c.id == "C1"), tmp_path)
+    assert row["reason"].endswith("not run yet: C1-resnet56-linear (seed 0)")  # the full YAML's C1 runs, less the stored
+    assert row["device"] == "NVIDIA H100 80GB HBM3"
