@@ -183,7 +183,8 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
                     continue
                 cmd = [sys.executable, "-m", "reproduce", "run-study", job.file, "--only", job.cfg.label,
                        "--seeds", str(job.cfg.seed), *child_args]
-                env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))} | os.environ
+                env = ({"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))} | os.environ
+                       | {"CLR_REPRO_PARALLEL": str(parallel)})
                 log = open(log_dir / f"{job.path.name}.log", "a")  # noqa: SIM115 - closed when the child ends
                 job.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True)

@@ -135,6 +135,8 @@ def provenance(device: str, data: dict, seed: int) -> dict:
         "host": platform.node(),
         "data": data,
         "seed": seed,
+        # runs sharing the device, as `run-study --parallel` started them: their speeds are per share
+        "parallel_runs": int(os.environ.get("CLR_REPRO_PARALLEL", "1")),
     }
 
 

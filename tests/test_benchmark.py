@@ -36,3 +36,15 @@ def test_resnet56_cost_matches_its_known_size():
     c = cost_per_image(build("resnet56"), "cpu")
     assert 6.5e8 < c["train_flops_per_image"] < 8.5e8
     assert c["parameters"] == 853_018
+
+
+def test_readme_performance_table_is_the_generated_one():
+    """No speed in the README is typed: its table is what the stored benchmark and runs give."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import MARKERS, readme_table
+
+    bench = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index(MARKERS[0]) + len(MARKERS[0]):text.index(MARKERS[1])]
+    assert section == "\n" + readme_table(bench, str(ROOT / "experiments" / "results"))
+    assert bench["device_name"] in section and "C4 run measured" in section

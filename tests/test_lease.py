@@ -57,6 +57,7 @@ def test_two_runs_at_once_train_exactly_what_they_train_alone(tmp_path):
         assert a.path.name == b.path.name
         assert RunDir(a.path).rows() == RunDir(b.path).rows()
         assert "--only clr --seeds" in a.provenance["command"]  # each child's own command, to rerun it alone
+        assert (a.provenance["parallel_runs"], b.provenance["parallel_runs"]) == (2, 1)  # its speed is a share
     again = _cli(spec, "--parallel", "2", "--out", tmp_path / "par", "--log-dir", tmp_path / "logs")
     assert again.returncode == 0 and "0 run(s) to train" in again.stdout and "cached 2" in again.stdout
 
