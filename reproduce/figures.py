@@ -22,6 +22,18 @@ from .schedules import Schedule
 
 Results = dict[str, list[Run]]
 
+# Smith's own logged curves (experiments/reference/README.md gives each log's repository and path)
+REFERENCE = Path(__file__).resolve().parents[1] / "experiments" / "reference"
+SMITH_C1 = (("smith_sc_range_test_resnet56_5k.csv", "Smith's log, 0-3 in 5k it (Caffe, 8 GPUs x 125; 25,000-image tests)"),
+            ("smith_sc_range_test_resnet56_20k.csv", "Smith's log, 0-3 in 20k it (same setting)"))
+SMITH_C4 = ("smith_resnet56_1cycle_bs512.csv",
+            "Smith's log: caffe_1cycle, momentum 0.95 (Caffe, 4 GPUs x 128; 6,400-image tests)")
+
+
+def smith_log(name: str) -> pd.DataFrame:
+    """One of Smith's logged curves: iteration, lr, momentum, test_accuracy."""
+    return pd.read_csv(REFERENCE / name)
+
 
 def study_results(root: Path | str, study: str, profile: str) -> Results:
     """Stored runs of one study and profile, grouped by label."""
@@ -146,7 +158,11 @@ def range_test(results: Results, claim: str):
         title = f"{claim}: {run.config.get('model', '')}, {run.summary.get('mode', '')} LR sweep"
         if sum(x.config.get("label") == run.config.get("label") for x in runs) > 1:  # one panel per seed
             title += f", seed {run.config.get('seed')}"
-        plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim))
+        reference = None
+        if claim == "C1" and run.config.get("profile") == "full":  # the author's curves beside a full-scale test
+            reference = [(label, smith_log(name)) for name, label in SMITH_C1]
+        plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim),
+                              reference=reference)
         zoom = zooms.get((run.config.get("label"), run.config.get("seed")))
         if zoom is not None:
             _zoom_inset(fig.axes[-1], run, zoom)  # on the top-most axis (the accuracy twin), or it is hidden
@@ -192,11 +208,24 @@ def one_cycle(results: Results):
         return None
     fig, (ax, ax2) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [2, 1]})
     accuracy_curves(results, ax=ax)
+    full = _profile_note(results) == ""
+    if full:  # the author's run of C4, from his Caffe log
+        from .claims import PAPER_C4  # (claims builds on this module)
+
+        log = smith_log(SMITH_C4[0])
+        acc = log.dropna(subset=["test_accuracy"])
+        ax.plot(acc["iteration"], acc["test_accuracy"], color="0.2", ls="--", marker=".", ms=4, lw=1, label=SMITH_C4[1])
+        ax.plot([9277], [PAPER_C4], marker="*", markersize=13, color="0.2", markeredgecolor="black", linestyle="none",
+                label=f"DA Table 1: {100 * PAPER_C4:.1f} %")
+    ax.legend(fontsize=8, loc="lower right")
     ax.set_xscale("log")
     ax.set_title("C4-C6: ResNet-56, 1cycle vs constant momentum vs step schedule" + _profile_note(results))
     run = (results.get("one_cycle") or next(iter(results.values())))[0]
     plots.schedule_axes(Schedule.from_dict(run.config["schedule"]), run.summary["iterations"], ax=ax2,
-                        label="1cycle: LR and momentum")
+                        label="1cycle (DA): LR and momentum")
+    if full:
+        ax2.plot(log["iteration"], log["lr"], color="0.2", ls="none", marker=".", ms=4, label="Smith's log: LR")
+        ax2.legend(fontsize=8, loc="upper right")
     fig.tight_layout()
     return fig
 

@@ -52,7 +52,8 @@ def plot_schedule(schedule: Schedule, iterations: int, path: str | Path) -> list
     return save(ax.figure, path)
 
 
-def plot_range_test(run, ax=None, title: str | None = None, paper: tuple[float, float, str] | None = None):
+def plot_range_test(run, ax=None, title: str | None = None, paper: tuple[float, float, str] | None = None,
+                    reference=None):
     """A stored range test (``reproduce.train.range_test``) drawn as loss/accuracy vs LR."""
     from .range_test import RangeTestResult, suggest
 
@@ -61,4 +62,4 @@ def plot_range_test(run, ax=None, title: str | None = None, paper: tuple[float, 
     # suggestions are analysis of the stored history: recomputed with the current rules
     res = RangeTestResult(history=h, mode=s["mode"], stopped_early=s["stopped_early"], stop_lr=s["stop_lr"],
                           suggestions=suggest(h, s["mode"]))
-    return res.plot(ax=ax, title=title or run.config.get("label"), paper=paper)
+    return res.plot(ax=ax, title=title or run.config.get("label"), paper=paper, reference=reference)

@@ -46,9 +46,11 @@ class RangeTestResult:
     stop_lr: float | None
     suggestions: dict[str, float | None] = field(default_factory=dict)
 
-    def plot(self, ax=None, title: str | None = None, paper: tuple[float, float, str] | None = None):
+    def plot(self, ax=None, title: str | None = None, paper: tuple[float, float, str] | None = None,
+             reference: list[tuple[str, pd.DataFrame]] | None = None):
         """Smoothed loss (and accuracy, on a second axis) against LR, suggestions marked; ``paper``
-        = (base, max, source) shades the bounds a paper read off its own test, for comparison."""
+        = (base, max, source) shades the bounds a paper read off its own test, for comparison;
+        ``reference`` = [(label, frame with lr and test_accuracy)], the author's own logged curves."""
         import matplotlib.pyplot as plt
         import seaborn as sns
 
@@ -67,6 +69,10 @@ class RangeTestResult:
             ax2.plot(acc["lr"], acc["accuracy"], color="C1", marker=".", label="accuracy")
             ax2.set_ylabel("held-out accuracy")
             ax2.grid(False)
+            for (name, ref), style in zip(reference or [], ("--", ":")):
+                ref = ref.dropna(subset=["lr", "test_accuracy"])
+                ref = ref[ref["lr"] > 0] if self.mode == "exp" else ref
+                ax2.plot(ref["lr"], ref["test_accuracy"], color="0.25", ls=style, lw=1.2, label=name)
             h2, l2 = ax2.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
         styles = {"smith_base": "C2", "smith_max": "C3", "accuracy_peak": "C6", "loss_min_div10": "C4", "steepest": "C5"}
@@ -83,7 +89,7 @@ class RangeTestResult:
             ax.get_legend().remove()  # seaborn's own, replaced by the combined one
         # below the axes: inside, it hid the low-LR end of the curves, where the bounds are read
         (ax2 if len(acc) else ax).legend(handles, labels, fontsize=8, loc="upper center",
-                                         bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+                                         bbox_to_anchor=(0.5, -0.16), ncol=2 if reference else 3, frameon=False)
         if title:
             ax.set_title(title)
         return ax

@@ -91,6 +91,17 @@ def one_cycle(
     return base_lr + (final_lr - base_lr) * frac
 
 
+def caffe_one_cycle(it: int, base_lr: float, max_lr: float, stepsize: int) -> float:
+    """Smith's Caffe ``lr_policy: "1cycle"`` as the log of his C4 run printed it (not as DA's
+    prose describes 1cycle): base -> max linearly over ``stepsize``, max -> 0 linearly over the
+    next ``stepsize`` (not back to base), then base/1000 to the end of training."""
+    if it <= stepsize:
+        return base_lr + (max_lr - base_lr) * it / stepsize
+    if it < 2 * stepsize:
+        return max_lr * (2 * stepsize - it) / stepsize
+    return base_lr / 1000
+
+
 def cyclic_momentum(it: int, high: float, low: float, stepsize: int, cycles: float = math.inf) -> float:
     """Momentum mirrored against the LR: high -> low while the LR rises, back while it falls;
     held at ``high`` after ``cycles`` cycles (1cycle's annihilation phase)."""
@@ -135,6 +146,7 @@ POLICIES = (
     "exp",
     "decay",
     "one_cycle",
+    "caffe_1cycle",
     "step_decay",
     "time_decay",
     "exponential_decay",
@@ -151,6 +163,7 @@ _REQUIRED: dict[str, tuple[str, ...]] = {
     "exp": ("gamma",),
     "decay": ("max_lr", "stepsize"),
     "one_cycle": ("max_lr", "stepsize", "total_iterations"),
+    "caffe_1cycle": ("max_lr", "stepsize"),
     "step_decay": ("gamma", "stepsize"),
     "time_decay": ("decay",),
     "exponential_decay": ("decay",),
@@ -238,7 +251,7 @@ class Schedule:
             if isinstance(m, tuple):
                 if len(m) != 2 or not (0 <= m[1] <= m[0] < 1):
                     raise _bad("momentum", m, "a pair (high, low) with 0 <= low <= high < 1")
-                if self.policy not in CYCLIC + ("one_cycle",):
+                if self.policy not in CYCLIC + ("one_cycle", "caffe_1cycle"):
                     raise _bad(
                         "momentum", m, f"a single number for policy {self.policy!r} (cycling needs a cyclic policy or one_cycle)"
                     )
@@ -271,6 +284,8 @@ class Schedule:
             return linear_decay(it, self.base_lr, self.max_lr, self.stepsize)
         if p == "one_cycle":
             return one_cycle(it, self.base_lr, self.max_lr, self.stepsize, self.total_iterations, self.final_lr)
+        if p == "caffe_1cycle":
+            return caffe_one_cycle(it, self.base_lr, self.max_lr, self.stepsize)
         if p == "step_decay":
             return step_decay(it, self.base_lr, self.gamma, self.stepsize)
         if p == "time_decay":
@@ -294,7 +309,7 @@ class Schedule:
             return high - (high - low) * clr_wave(it, self.stepsize) * scale
         if self.policy == "exp_range":
             return high - (high - low) * clr_wave(it, self.stepsize) * self.gamma**it
-        cycles = 1 if self.policy == "one_cycle" else math.inf
+        cycles = 1 if self.policy in ("one_cycle", "caffe_1cycle") else math.inf
         return cyclic_momentum(it, high, low, self.stepsize, cycles)
 
     def _stage(self, it: int) -> tuple[int, Schedule]:

@@ -2,6 +2,7 @@
 iterations, averaged over seeds, and the verdict rule applied to it."""
 
 import json
+from pathlib import Path
 
 from reproduce import claims
 from reproduce.figures import study_results
@@ -156,3 +157,24 @@ def test_c1_from_the_exponential_test_alone_is_incomplete_and_says_what_is_missi
     row = claims.evaluate(next(c for c in claims.CLAIMS if c.id == "C1"), tmp_path)
     assert row["reason"].endswith("not run yet: C1-resnet56-linear (seed 0)")  # the full YAML's C1 runs, less the stored
     assert row["device"] == "NVIDIA H100 80GB HBM3"
+
+
+def test_c4_figure_draws_smiths_logged_run_from_the_repositorys_copy(tmp_path):
+    from reproduce import figures
+
+    d = tmp_path / "05_resnet56_one_cycle" / "one_cycle-s0-0000"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({
+        "label": "one_cycle", "seed": 0, "profile": "full", "claim": "C4",
+        "schedule": {"policy": "one_cycle", "base_lr": 0.08, "max_lr": 0.8, "stepsize": 4003, "total_iterations": 9277,
+                     "final_lr": 0.0008, "momentum": [0.95, 0.8]}}))
+    (d / "summary.json").write_text(json.dumps({"status": "finished", "iterations": 9277, "test_accuracy": 0.9}))
+    (d / "metrics.jsonl").write_text("".join(json.dumps({"kind": "eval", "iteration": i, "test_accuracy": 0.5 + i / 20000})
+                                             + "\n" for i in range(98, 9277, 98)))
+    fig = figures.one_cycle(study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    ax, ax2 = fig.axes[0], fig.axes[1]
+    smith = next(line for line in ax.get_lines() if line.get_label().startswith("Smith's log"))
+    log = figures.smith_log(figures.SMITH_C4[0]).dropna(subset=["test_accuracy"])
+    assert list(smith.get_ydata()) == list(log["test_accuracy"]) and max(smith.get_xdata()) == 9200
+    assert any(line.get_label() == "Smith's log: LR" for line in ax2.get_lines())
+    assert str(figures.REFERENCE).startswith(str(Path(figures.__file__).resolve().parents[1]))  # inside the repository

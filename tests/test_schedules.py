@@ -1,6 +1,7 @@
 """Schedules against the papers' formulas and against PyTorch's own schedulers."""
 
 import math
+from pathlib import Path
 
 import pytest
 import torch
@@ -133,6 +134,7 @@ CASES = [
     (Schedule("exp_range", 0.001, 0.006, 2000, gamma=0.99994, exp_range_bounds=True), 6000, "ClosedFormLR"),
     (Schedule("decay", 0.001, 0.007, 4000), 6000, "ClosedFormLR"),
     (Schedule("time_decay", 0.1, decay=0.001), 500, "ClosedFormLR"),
+    (Schedule("caffe_1cycle", 0.08, 0.8, 4003, momentum=(0.95, 0.8)), 9277, "ClosedFormLR"),
 ]
 
 
@@ -204,3 +206,32 @@ def test_negative_iterations_rejected():
 def test_one_cycle_defaults_follow_smith():
     s = Schedule("one_cycle", 0.08, 0.8, total_iterations=9277)
     assert s.stepsize == 4004 and s.final_lr == pytest.approx(0.0008)  # 41/95 of 9,277; base/100
+
+
+def test_caffe_1cycle_replays_every_lr_and_momentum_of_smiths_c4_log(tmp_path):
+    """The CLI's CSV against the LR and momentum Smith's Caffe solver printed in the C4 run's log
+    (experiments/reference/, with its source): base -> max, max -> 0, then base/1000."""
+    import csv
+
+    from reproduce.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "c.csv"
+    assert main(["schedule", "--policy", "caffe_1cycle", "--base-lr", "0.08", "--max-lr", "0.8", "--stepsize", "4003",
+                 "--iterations", "9277", "--momentum", "0.95", "--csv", str(out)]) == 0
+    ours = {int(r["iteration"]): r for r in csv.DictReader(out.open())}
+    log = list(csv.DictReader((root / "experiments/reference/smith_resnet56_1cycle_bs512.csv").open()))
+    assert len(log) >= 40 and len(ours) == 9277
+    for row in log:
+        it = int(row["iteration"])
+        # 6 printed digits, and Caffe's float32 arithmetic: 1 - 3997/4003 in float32 is off by ~6e-8 (times max_lr)
+        assert float(ours[it]["lr"]) == pytest.approx(float(row["lr"]), rel=1e-5, abs=1e-7), it
+        assert float(ours[it]["momentum"]) == float(row["momentum"]), it
+    assert {float(r["lr"]) for r in log if int(r["iteration"]) > 8006} == {8e-05}  # the held tail
+
+
+def test_caffe_1cycle_cycles_momentum_only_when_given_two_values():
+    s = Schedule("caffe_1cycle", 0.08, max_lr=0.8, stepsize=100, momentum=(0.95, 0.85))
+    assert [s.momentum_at(i) for i in (0, 50, 100, 150, 200, 300)] == pytest.approx([0.95, 0.9, 0.85, 0.9, 0.95, 0.95])
+    assert Schedule("caffe_1cycle", 0.08, max_lr=0.8, stepsize=100, momentum=0.95).momentum_at(100) == 0.95
+    assert [s.lr(i) for i in (0, 100, 150, 199, 200, 5000)] == pytest.approx([0.08, 0.8, 0.4, 0.008, 8e-05, 8e-05])
