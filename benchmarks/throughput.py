@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from reproduce import models
 from reproduce.data import DeviceLoader, Normalizer, load_cifar10, torchvision_loader
 from reproduce.results import device_name, git_info, write_json
+from reproduce.train import MODES, CompiledOrEager
 
 
 def _sync(device: str) -> None:
@@ -52,10 +53,17 @@ def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
             t0 = time.perf_counter()
         x, y = next(it)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(model(x), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+
+        def forward_backward(m, x=x, y=y):
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
+                loss = F.cross_entropy(m(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+
+        if isinstance(model, CompiledOrEager):  # a mode: compiled while it works, else eager
+            model.run(forward_backward)
+        else:
+            forward_backward(model)
         opt.step()
     _sync(device)
     return time.perf_counter() - t0
@@ -141,6 +149,10 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
              f"(torch {bench['torch']}) |", "|---|---|",
              f"| fast path: data on the GPU as uint8, bf16, channels_last, cuDNN autotuning, eager | "
              f"{fast['images_per_s']:,.0f} images/s |"]
+    timed = [m for m in bench.get("modes", []) if m.get("images_per_s") and m["mode"] != "eager"]
+    for m in timed:
+        fell = " (compile failed: trained eagerly)" if m.get("compile_fell_back") else ""
+        lines.append(f"| mode {m['mode']} (one process){fell} | {m['images_per_s']:,.0f} images/s |")
     more = [n for n in sorted(conc) if n > 1]
     if more:
         lines.append(f"| the same, {' / '.join(map(str, more))} processes sharing the GPU (together) | "
@@ -188,6 +200,10 @@ def main(argv=None) -> dict:
                    "(torch.profiler table written beside the JSON)")
     p.add_argument("--concurrency", type=int, nargs="*", default=None, metavar="N",
                    help="also time N fast-path processes at once, for each N (default on CUDA: 2 3; none on CPU)")
+    p.add_argument("--modes", nargs="*", choices=list(MODES), default=None,
+                   help="the engine's step modes to time, one process each (default on CUDA: all; on CPU: eager fused)")
+    p.add_argument("--modes-seconds", type=float, default=180.0,
+                   help="start no further mode after this many seconds of timing modes (compiling takes a while)")
     p.add_argument("--no-standard", dest="standard", action="store_false",
                    help="skip the DataLoader pipeline (e.g. a second benchmark on the same GPU)")
     p.add_argument("--smoke", action="store_true", help="tiny CPU settings for tests")
@@ -209,6 +225,8 @@ def main(argv=None) -> dict:
         torch.backends.cudnn.benchmark = True  # as the engine trains: cuDNN picks the fastest kernels per shape
     if a.concurrency is None:
         a.concurrency = [2, 3] if on_cuda and not a.worker else []
+    if a.modes is None:
+        a.modes = list(MODES) if on_cuda and not a.worker else ["eager", "fused"]
     train = load_cifar10(a.data, "train")
     norm = Normalizer("channel", train, a.device)
 
@@ -222,7 +240,7 @@ def main(argv=None) -> dict:
     model, opt = fresh()
     if on_cuda:
         model = model.to(memory_format=torch.channels_last)
-    step_model = torch.compile(model) if a.compile else model
+    step_model = CompiledOrEager(model, True) if a.compile else model
     fast = DeviceLoader(train, a.batch_size, augment=a.augment, normalize=norm, drop_last=True, device=a.device,
                         channels_last=on_cuda)
     barrier = _file_barrier(a.worker, a.worker_index) if a.worker else None
@@ -244,8 +262,27 @@ def main(argv=None) -> dict:
                                "channels_last": False, "compile": False,
                                "loader": f"torchvision DataLoader, {a.workers} workers"}
         del std
-    # (c) n processes at once
-    del model, opt, fast
+    # (c) the engine's modes, one process each: what `run-study --step-mode auto` chooses from
+    del model, opt
+    modes = [{"mode": "eager", "images_per_s": results["fast"]["images_per_s"], "compile_fell_back": None}]
+    t_modes = time.monotonic()
+    for name in [m for m in a.modes if m != "eager"]:
+        if time.monotonic() - t_modes > a.modes_seconds:
+            modes.append({"mode": name, "images_per_s": None, "skipped": f"over --modes-seconds {a.modes_seconds:g}"})
+            continue
+        model, _ = fresh()
+        if on_cuda:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4,
+                              **({"fused": True} if MODES[name]["fused"] else {}))
+        stepper = CompiledOrEager(model, MODES[name]["compile"])
+        t0 = time.monotonic()
+        secs = _train_steps(stepper, opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup)
+        modes.append({"mode": name, **MODES[name], "images_per_s": a.steps * a.batch_size / secs,
+                      "compile_fell_back": stepper.failed, "seconds_with_warmup": time.monotonic() - t0})
+        del model, opt, stepper
+    # (d) n processes at once
+    del fast
     if on_cuda:
         torch.cuda.empty_cache()
     conc = [{"processes": 1, "images_per_s": results["fast"]["images_per_s"]}]
@@ -255,7 +292,7 @@ def main(argv=None) -> dict:
         "model": a.model, "batch_size": a.batch_size, "steps": a.steps, "warmup": a.warmup, "augment": a.augment,
         "device": a.device, "device_name": device_name(a.device), "torch": torch.__version__,
         "python": platform.python_version(), "git": git_info(), "data": train.source, "smoke": a.smoke,
-        "pipelines": results, "concurrency": conc, "cudnn_benchmark": on_cuda,
+        "pipelines": results, "modes": modes, "concurrency": conc, "cudnn_benchmark": on_cuda,
         "cost": cost_per_image(models.build(a.model).to(a.device), a.device),
         "speedup": (results["fast"]["images_per_s"] / results["standard"]["images_per_s"]
                     if "standard" in results else None),
@@ -267,7 +304,8 @@ def main(argv=None) -> dict:
     write_json(Path(a.out), out)
     print(json.dumps({k: out[k] for k in ("model", "device_name", "speedup", "c4_run_estimate_s")}
                      | {k: round(v["images_per_s"], 1) for k, v in results.items()}
-                     | {f"x{c['processes']}": round(c["images_per_s"], 1) for c in conc}, indent=2))
+                     | {f"x{c['processes']}": round(c["images_per_s"], 1) for c in conc}
+                     | {m["mode"]: m["images_per_s"] and round(m["images_per_s"], 1) for m in modes}, indent=2))
     return out
 
 

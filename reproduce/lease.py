@@ -81,17 +81,37 @@ def parse_target(target: str) -> tuple[str, list[str] | None]:
     return target, None
 
 
-def benchmark_speeds(path: str | None, device_name: str | None) -> dict[tuple[str, int], dict[int, float]]:
-    """``{(model, batch): {processes: aggregate images/s}}`` from a throughput JSON measured on
-    this GPU (another device's numbers say nothing about this one, so they are ignored)."""
+def _benchmark(path: str | None, device_name: str | None) -> dict | None:
+    """The throughput JSON, if it was measured on this device (another GPU's numbers say nothing here)."""
     if not path or not Path(path).exists():
-        return {}
+        return None
     b = read_json(Path(path))
-    if device_name and b.get("device_name") != device_name:
+    return None if device_name and b.get("device_name") != device_name else b
+
+
+def benchmark_speeds(path: str | None, device_name: str | None,
+                     mode: str | None = None) -> dict[tuple[str, int], dict[int, float]]:
+    """``{(model, batch): {processes: aggregate images/s}}`` from a throughput JSON measured on
+    this GPU. The process counts were timed in eager mode; for another ``mode`` they are scaled
+    by that mode's single-process speed over eager's (the call's own runs then correct it)."""
+    b = _benchmark(path, device_name)
+    if b is None:
         return {}
+    eager = float(b["pipelines"]["fast"]["images_per_s"])
     rows = {int(r["processes"]): float(r["images_per_s"]) for r in b.get("concurrency", [])}
-    rows.setdefault(1, float(b["pipelines"]["fast"]["images_per_s"]))
+    rows.setdefault(1, eager)
+    modes = {m["mode"]: m.get("images_per_s") for m in b.get("modes", [])}
+    if mode and modes.get(mode):
+        rows = {n: v * modes[mode] / eager for n, v in rows.items()}
     return {(b["model"], int(b["batch_size"])): rows}
+
+
+def best_mode(path: str | None, device_name: str | None) -> str:
+    """The fastest mode the benchmark measured on this GPU (one that compiled), else ``auto``
+    unresolved: the caller keeps each run's own setting."""
+    b = _benchmark(path, device_name)
+    timed = [m for m in (b or {}).get("modes", []) if m.get("images_per_s") and not m.get("compile_fell_back")]
+    return max(timed, key=lambda m: m["images_per_s"])["mode"] if timed else "auto"
 
 
 def best_parallel(speeds: dict[tuple[str, int], dict[int, float]], gain: float = 1.1) -> int:

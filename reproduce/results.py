@@ -28,7 +28,7 @@ from typing import Any
 import pandas as pd
 
 DEFAULT_ROOT = Path("experiments/results")
-NON_SEMANTIC = ("device", "compile", "checkpoint_every", "progress", "amp", "channels_last", "out", "save_weights",
+NON_SEMANTIC = ("device", "compile", "fused", "checkpoint_every", "progress", "amp", "channels_last", "out", "save_weights",
                 "workers")
 
 

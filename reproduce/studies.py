@@ -21,7 +21,7 @@ from typing import Any
 import yaml
 
 from .results import Run
-from .train import TrainConfig, range_test, train
+from .train import MODES, TrainConfig, range_test, train
 
 STUDIES = (
     "01_schedules",
@@ -35,7 +35,7 @@ STUDIES = (
 PROFILES = ("full", "quick", "smoke")
 EXPERIMENTS = Path(__file__).resolve().parents[1] / "experiments"
 SPEC_KEYS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "runs", "range_tests", "progress",
-             "train_missing")
+             "train_missing", "step_mode")
 
 
 def load_spec(study: str, profile: str) -> dict[str, Any]:
@@ -63,6 +63,10 @@ def _configs(spec: dict[str, Any], key: str):
                     d[k] = spec[k]
             if spec.get("progress") is not None:
                 d["progress"] = spec["progress"]
+            if spec.get("step_mode") is not None:  # how steps run (run-study --step-mode); never in a run's id
+                if spec["step_mode"] not in MODES:
+                    raise ValueError(f"step_mode={spec['step_mode']!r} is invalid: expected one of {', '.join(MODES)}")
+                d.update(MODES[spec["step_mode"]])
             yield TrainConfig.from_dict(d), rng
 
 

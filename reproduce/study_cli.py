@@ -15,10 +15,10 @@ def cmd_run_study(a: argparse.Namespace) -> int:
     from .studies import run_study
     from .train import Interrupted
 
-    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0]:
+    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0] or a.step_mode == "auto":
         return _run_lease(a)
     spec = yaml.safe_load(Path(a.file[0]).read_text())
-    for k in ("data", "device", "out"):
+    for k in ("data", "device", "out", "step_mode"):
         if getattr(a, k) is not None:
             spec[k] = getattr(a, k)
     t0 = time.perf_counter()
@@ -41,7 +41,15 @@ def _run_lease(a: argparse.Namespace) -> int:
     """Several studies under a time limit, N runs at a time (``reproduce.lease``)."""
     import yaml
 
-    from .lease import Estimator, Job, benchmark_speeds, best_parallel, parse_target, run_lease
+    from .lease import (
+        Estimator,
+        Job,
+        benchmark_speeds,
+        best_mode,
+        best_parallel,
+        parse_target,
+        run_lease,
+    )
     from .results import device_name
     from .studies import execute, expand
 
@@ -71,14 +79,19 @@ def _run_lease(a: argparse.Namespace) -> int:
             jobs.append(job)
     todo = [j for j in jobs if j.status == "queued"]
     dev = todo[0].cfg.device if todo else "cpu"
-    speeds = benchmark_speeds(a.benchmark, device_name(dev)) if todo else {}
+    mode = best_mode(a.benchmark, device_name(dev)) if a.step_mode == "auto" and todo else a.step_mode
+    if mode == "auto":
+        mode = None  # nothing measured on this device: each run's own settings (eager)
+    speeds = benchmark_speeds(a.benchmark, device_name(dev), mode) if todo else {}
     parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
     estimator = Estimator(speeds)
     limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
     print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
-          f"{len(jobs) - len(todo)} stored; {parallel} at a time; {limit}; "
+          f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'}; {limit}; "
           f"speeds from {'the benchmark ' + a.benchmark if speeds else 'runs measured in this call'}", flush=True)
     child = [x for k in ("data", "device", "out") if getattr(a, k) is not None for x in (f"--{k}", getattr(a, k))]
+    if mode:
+        child += ["--step-mode", mode]
     if a.force:
         child.append("--force")
     return run_lease(jobs, time_limit=a.time_limit, parallel=parallel, estimator=estimator, child_args=child,
@@ -124,6 +137,8 @@ def cmd_claims(a: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
+    from .train import MODES
+
     r = sub.add_parser("run-study", help="train every run of study YAMLs (no notebook; for GPU machines)",
                        description="Run (or load from the results cache) every run of a study parameter set, "
                                    "e.g. experiments/full/05_resnet56_one_cycle.yaml. An interrupted run "
@@ -150,6 +165,9 @@ def add_commands(sub) -> None:
     r.add_argument("--benchmark", default="benchmarks/results/throughput.json",
                    help="throughput JSON (benchmarks/throughput.py) used for estimates when measured on this GPU")
     r.add_argument("--log-dir", default="experiments/logs", help="one log per run started (default %(default)s)")
+    r.add_argument("--step-mode", choices=[*MODES, "auto"],
+                   help="how steps run, results unchanged (eager, fused optimizer, torch.compile, CUDA graphs); "
+                        "auto: the fastest the benchmark measured on this GPU, else each run's own setting")
     r.set_defaults(func=cmd_run_study)
 
     w = sub.add_parser("sweep", help="submit every missing run of a study as its own job (submitit: local or Slurm)",

@@ -40,6 +40,16 @@ from .results import (
 from .schedules import Schedule, build_scheduler
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
+# how a step runs (not what it computes; none of it enters a run's id): name -> TrainConfig fields.
+# benchmarks/throughput.py times each on a GPU; `run-study --step-mode auto` takes the fastest it measured.
+MODES: dict[str, dict[str, Any]] = {
+    "eager": {"compile": False, "fused": False},
+    "fused": {"compile": False, "fused": True},  # one fused kernel for the optimizer step
+    "compile": {"compile": True, "fused": False},  # torch.compile (inductor) of forward and backward
+    "compile+fused": {"compile": True, "fused": True},
+    "cudagraphs+fused": {"compile": "reduce-overhead", "fused": True},  # compile with CUDA graphs: fewer launches
+}
+COMPILE_MODES = (False, True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 DATASETS = ("cifar10", "imagenet")
 PROFILES = ("full", "quick", "smoke", "custom")
 
@@ -80,7 +90,8 @@ class TrainConfig:
     device: str = "auto"
     amp: bool | None = None
     channels_last: bool | None = None
-    compile: bool = False
+    compile: bool | str = False
+    fused: bool = False
     checkpoint_every: int = 500
     progress: bool = True
     save_weights: bool = False
@@ -103,6 +114,8 @@ class TrainConfig:
             raise ValueError(f"model={self.model!r} is invalid: expected one of {', '.join(models.MODELS)}")
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset={self.dataset!r} is invalid: expected one of {', '.join(DATASETS)}")
+        if self.compile not in COMPILE_MODES:
+            raise ValueError(f"compile={self.compile!r} is invalid: expected one of {COMPILE_MODES}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer={self.optimizer!r} is invalid: expected one of {', '.join(OPTIMIZERS)}")
         if self.profile not in PROFILES:
@@ -146,10 +159,39 @@ class TrainConfig:
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     groups = models.weight_decay_groups(model, cfg.weight_decay)
     lr = Schedule.from_dict(cfg.schedule).lr(0)
+    fused = {"fused": True} if cfg.fused else {}  # else PyTorch's default (foreach on CUDA)
     if cfg.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov)
+        return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **fused)
     cls = torch.optim.Adam if cfg.optimizer == "adam" else torch.optim.AdamW
-    return cls(groups, lr=lr, betas=cfg.betas)
+    return cls(groups, lr=lr, betas=cfg.betas, **fused)
+
+
+class CompiledOrEager:
+    """``torch.compile(model, mode)`` that never crashes a run: if compiling fails (when asked,
+    or later when a new shape recompiles), one warning line, and the step is redone eagerly."""
+
+    def __init__(self, model: torch.nn.Module, how: bool | str) -> None:
+        self.eager, self.compiled, self.failed = model, None, None
+        if how:
+            try:
+                self.compiled = torch.compile(model, mode=None if how in (True, "default") else how)
+            except Exception as e:  # noqa: BLE001 - any backend failure means: train eagerly
+                self._fall_back(e)
+
+    def _fall_back(self, e: Exception) -> None:
+        self.compiled, self.failed = None, f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        import warnings
+
+        warnings.warn(f"torch.compile failed, training eagerly instead ({self.failed[:200]})", stacklevel=3)
+
+    def run(self, fn):
+        """``fn(module)``, with the compiled module while it works, else the eager one."""
+        if self.compiled is not None:
+            try:
+                return fn(self.compiled)
+            except Exception as e:  # noqa: BLE001 - dynamo/inductor errors surface at the first call
+                self._fall_back(e)
+        return fn(self.eager)
 
 
 class Evaluator:
@@ -332,8 +374,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     step_model = model
     if world > 1:
         step_model = torch.nn.parallel.DistributedDataParallel(model, device_ids=[dev] if dev.startswith("cuda") else None)
-    if cfg.compile:
-        step_model = torch.compile(step_model)
+    stepper = CompiledOrEager(step_model, cfg.compile)
 
     log_every = cfg.log_every
     loss_buf = torch.zeros(log_every, device=dev)
@@ -390,11 +431,15 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
         while it < total and status == "running":
             epoch, first = divmod(it, ipe)
             for x, y in loader.epoch(epoch, start=first):
-                with _autocast(dev, cfg.amp):
-                    out = step_model(x)
-                    loss = F.cross_entropy(out, y)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                def forward_backward(m, x=x, y=y):  # noqa: E306 - redone eagerly if a compiled step fails
+                    with _autocast(dev, cfg.amp):
+                        out = m(x)
+                        loss = F.cross_entropy(out, y)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    return out, loss
+
+                out, loss = stepper.run(forward_backward)
                 optimizer.step()
                 scheduler.step()
                 loss_buf[pending] = loss.detach()
@@ -439,13 +484,15 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     if main:
         if cfg.save_weights:
             torch.save(model.state_dict(), rd.path / "model.pt")
-        _write_summary(rd, cfg, schedule, status, total, it, ipe, elapsed, train_time, best, diverged_at)
+        _write_summary(rd, cfg, schedule, status, total, it, ipe, elapsed, train_time, best, diverged_at,
+                       compile_fell_back=stepper.failed)
     distributed.barrier()
     return rd.load()
 
 
 def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str, total: int, it: int, ipe: int,
-                   elapsed: float, train_time: float, best: dict | None, diverged_at: int | None) -> None:
+                   elapsed: float, train_time: float, best: dict | None, diverged_at: int | None,
+                   compile_fell_back: str | None = None) -> None:
     """summary.json (the outcome, with the last evaluation's metrics); then the checkpoint goes."""
     evals = [r for r in rd.rows() if r["kind"] == "eval"]
     final = evals[-1] if evals and status == "finished" else {}
@@ -458,6 +505,7 @@ def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str
         "best_iteration": best["iteration"] if best else None,
         "diverged_at_iteration": diverged_at,
         "diverged_at_lr": schedule.lr(diverged_at - 1) if diverged_at else None,
+        "mode": {"compile": cfg.compile, "fused": cfg.fused, "compile_fell_back": compile_fell_back},
         **{k: v for k, v in final.items() if k not in ("kind", "iteration", "epoch")},
     }
     write_json(rd.summary, summary)

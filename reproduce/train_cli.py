@@ -55,6 +55,10 @@ def _config(a: argparse.Namespace, schedule_from_args, schedule: bool = True):
         v = getattr(a, k, None)
         if v is not None:
             cfg[k] = v
+    if getattr(a, "step_mode", None):
+        from .train import MODES
+
+        cfg.update(MODES[a.step_mode])
     if a.iterations is not None:
         cfg.pop("epochs", None)
     if a.epochs is not None:
@@ -159,6 +163,9 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
     t.add_argument("--eval-every", type=int, help="evaluate every N iterations (default: every epoch)")
     t.add_argument("--checkpoint-every", type=int, help="checkpoint every N iterations (default 500)")
     t.add_argument("--log-every", type=int, help="log mean train loss every N iterations (default 10)")
+    t.add_argument("--step-mode", choices=("eager", "fused", "compile", "compile+fused", "cudagraphs+fused"),
+                   help="how steps run, results unchanged: fused optimizer, torch.compile, CUDA graphs "
+                        "(benchmarks/throughput.py times each; a failed compile trains eagerly)")
     t.add_argument("--resume", action="store_true", help="require an interrupted run to continue (it resumes anyway)")
     t.add_argument("--save-weights", action="store_true", default=None, help="also write the final weights (model.pt)")
     t.set_defaults(func=lambda a: cmd_train(a, schedule_from_args), policy=None, base_lr=None)

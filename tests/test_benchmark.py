@@ -19,6 +19,8 @@ def test_benchmark_smoke(tmp_path):
     assert d["speedup"] == d["pipelines"]["fast"]["images_per_s"] / d["pipelines"]["standard"]["images_per_s"]
     assert d["cost"]["parameters"] == 122_570 and d["cost"]["train_flops_per_image"] > 3 * 2 * 122_570
     assert "aten::" in out.with_suffix(".profile.txt").read_text()
+    assert [m["mode"] for m in d["modes"]] == ["eager", "fused"]  # the CPU default; CUDA times every mode
+    assert d["modes"][1]["images_per_s"] > 0 and d["modes"][1]["compile_fell_back"] is None
     one, two = d["concurrency"]  # two processes timed over the same window, each reporting its own speed
     assert one == {"processes": 1, "images_per_s": d["pipelines"]["fast"]["images_per_s"]}
     assert two["processes"] == 2 and len(two["per_process"]) == 2 and two["images_per_s"] == sum(two["per_process"])

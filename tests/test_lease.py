@@ -17,6 +17,7 @@ from reproduce.lease import (
     Estimator,
     Job,
     benchmark_speeds,
+    best_mode,
     best_parallel,
     parse_target,
 )
@@ -122,3 +123,31 @@ def test_bad_lease_arguments_are_one_line(tmp_path, capsys, args, message):
     assert main(["run-study", str(_spec(tmp_path)), *args]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_mode_auto_takes_the_fastest_mode_that_compiled_on_this_gpu(tmp_path):
+    b = tmp_path / "b.json"
+    b.write_text(json.dumps({"model": "resnet56", "batch_size": 512, "device_name": "GPU X",
+                             "pipelines": {"fast": {"images_per_s": 100.0}},
+                             "concurrency": [{"processes": 1, "images_per_s": 100.0},
+                                             {"processes": 2, "images_per_s": 150.0}],
+                             "modes": [{"mode": "eager", "images_per_s": 100.0},
+                                       {"mode": "fused", "images_per_s": 110.0},
+                                       {"mode": "compile+fused", "images_per_s": 300.0, "compile_fell_back": "Error"},
+                                       {"mode": "cudagraphs+fused", "images_per_s": 200.0},
+                                       {"mode": "compile", "images_per_s": None, "skipped": "time"}]}))
+    assert best_mode(str(b), "GPU X") == "cudagraphs+fused"  # a mode that fell back measured eager, not itself
+    assert best_mode(str(b), "GPU Y") == "auto"  # nothing measured here: leave each run as configured
+    assert benchmark_speeds(str(b), "GPU X", "cudagraphs+fused") == {("resnet56", 512): {1: 200.0, 2: 300.0}}
+
+
+def test_run_study_mode_reaches_every_run_without_changing_its_id(tmp_path):
+    spec = _spec(tmp_path, seeds=(0,))
+    r = _cli(spec, "--step-mode", "fused", "--parallel", "1", "--out", tmp_path / "r", "--log-dir", tmp_path / "logs")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "step mode fused" in r.stdout
+    (run,) = find_runs(tmp_path / "r", "lease")
+    assert run.config["fused"] is True and run.summary["mode"] == {"compile": False, "fused": True,
+                                                                    "compile_fell_back": None}
+    plain = _cli(spec, "--out", tmp_path / "r")  # eager, in process: the same run, found in the store
+    assert plain.returncode == 0 and str(run.path) in plain.stdout

@@ -148,3 +148,38 @@ def test_shipped_fp16_weights_re_evaluate_to_the_recorded_accuracy(tmp_path, cap
     assert main(["evaluate", str(dest), "--data", "synthetic:1024"]) == 0
     assert "recorded" in capsys.readouterr().out
     assert main(["evaluate", str(tmp_path / "nope.pt")]) == 2
+
+
+@pytest.mark.parametrize("mode", ["fused", "compile+fused"])
+def test_each_speed_mode_trains_the_numbers_eager_trains(tmp_path, mode):
+    """Modes change how a step runs, not what it computes: same run id, and the same losses and
+    accuracies as eager up to float rounding, which training then amplifies. The fused optimizer
+    rounds differently (fused multiply-adds): 1e-6 on the first logged window, 1e-4 after 30 steps;
+    inductor also reorders float sums: 1e-4 on the first window, 2 % after 30 steps."""
+    from reproduce.train import MODES
+
+    cfg = dict(iterations=30, eval_every=15, log_every=5)
+    eager = train(_cfg(**cfg), tmp_path / "eager")
+    other = train(_cfg(**cfg, **MODES[mode]), tmp_path / mode)
+    assert other.path.name == eager.path.name
+    assert other.summary["mode"]["fused"] is True and other.summary["mode"]["compile_fell_back"] is None
+    a, b = RunDir(eager.path).rows(), RunDir(other.path).rows()
+    assert [r["iteration"] for r in a] == [r["iteration"] for r in b]
+    for i, (ra, rb) in enumerate(zip(a, b)):
+        tol = (1e-6 if i == 0 else 1e-4) if mode == "fused" else 1e-4 if i == 0 else 2e-2
+        for k in ("train_loss", "test_loss", "test_accuracy"):
+            if k in ra:
+                assert rb[k] == pytest.approx(ra[k], rel=tol, abs=tol), (mode, ra["iteration"], k)
+
+
+def test_a_compile_that_fails_trains_eagerly_with_one_warning(tmp_path, monkeypatch):
+    import torch
+
+    def broken(*_a, **_k):
+        raise RuntimeError("no backend here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="torch.compile failed, training eagerly instead"):
+        run = train(_cfg(iterations=20, eval_every=10, compile=True), tmp_path)
+    assert run.summary["status"] == "finished"
+    assert run.summary["mode"]["compile_fell_back"] == "RuntimeError: no backend here"
