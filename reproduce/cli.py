@@ -52,11 +52,16 @@ def add_schedule_args(p: argparse.ArgumentParser, required_policy: bool = True) 
                    help="exp_range: scale both bounds by gamma**it (the paper's words) instead of the amplitude")
 
 
+PLOT_LIMIT = 10_000_000  # a plot of more points is neither readable nor drawable in memory
+
+
 def cmd_schedule(a: argparse.Namespace) -> int:
     if a.iterations < 0:
         raise ValueError(f"iterations={a.iterations} is invalid: expected an integer >= 0")
+    if a.plot and a.iterations > PLOT_LIMIT:
+        raise ValueError(f"iterations={a.iterations} is invalid with --plot: expected at most {PLOT_LIMIT:,}")
     s = _schedule_from_args(a, a.iterations)
-    rows = s.table(a.iterations)
+    rows = ((i, s.lr(i), s.momentum_at(i)) for i in range(a.iterations))  # streamed: any length, flat memory
     if a.csv:
         with open(a.csv, "w", newline="") as f:
             w = csv.writer(f)
@@ -96,8 +101,15 @@ def cmd_stepsize(a: argparse.Namespace) -> int:
     return 0
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with a one-line error (its usage block is 26 lines; --help has it all)."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="python -m reproduce",
         description="Reproduce Smith's cyclical learning rates and 1cycle policy.",
     )
@@ -146,4 +158,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a read-only or full disk, an --out that is a file: the file and the reason
+        print(f"error: {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
         return 2

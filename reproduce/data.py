@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -66,6 +67,8 @@ class ImageSet:
 
     def subset(self, n: int | None) -> ImageSet:
         """The first ``n`` images (all when None): the quick profile's smaller set."""
+        if n is not None and not (isinstance(n, int) and not isinstance(n, bool) and n > 0):
+            raise ValueError(f"subset={n!r} is invalid: expected a number of images > 0 (or none for all)")
         if n is None or n >= len(self):
             return self
         return ImageSet(
@@ -138,23 +141,42 @@ def _load_npz(folder: Path, split: str) -> ImageSet:
                 xs.append(x)
                 ys.append(y)
                 exact.append(d["exact"] if "exact" in d.files else np.ones(len(y), dtype=bool))
-        except (OSError, ValueError, KeyError) as e:
-            raise DataError(f"{p} is unreadable or corrupt ({e}). {HOW_TO_GET}") from e
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+            raise DataError(f"{p} is unreadable or corrupt ({type(e).__name__}: {e}). {HOW_TO_GET}") from e
     files = [str(folder / n) for n in names]
     file_sha = {n: sums[n] for n in names if n in sums}
     ex = np.concatenate(exact)
     out = ImageSet(
-        _from_hwc(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys).astype(np.int64)),
+        _from_hwc(np.concatenate(xs)), torch.from_numpy(checked_labels(np.concatenate(ys), str(folder / names[0]))),
         source=f"npz:{folder}", files=files, exact=None if ex.all() else torch.from_numpy(ex), file_sha256=file_sha,
     )
     jpeg = folder / "test_batch_jpeg.npz"
     if split == "test" and jpeg.exists():
-        with np.load(jpeg) as d:
-            out.jpeg_x = _from_hwc(d["x"])
+        try:
+            with np.load(jpeg) as d:
+                jx = d["x"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:
+            raise DataError(f"{jpeg} is unreadable or corrupt ({type(e).__name__}: {e}). {HOW_TO_GET}") from e
+        if jx.shape != (len(out), 32, 32, 3) or jx.dtype != np.uint8:
+            raise DataError(f"{jpeg} is corrupt: expected x uint8 {len(out)}×32×32×3 (the test images as JPEG), "
+                            f"got {jx.dtype} {jx.shape}")
+        out.jpeg_x = _from_hwc(jx)
         out.files.append(str(jpeg))
         if "test_batch_jpeg.npz" in sums:
             out.file_sha256["test_batch_jpeg.npz"] = sums["test_batch_jpeg.npz"]
     return out
+
+
+def checked_labels(y: np.ndarray, where: str, classes: int = 10) -> np.ndarray:
+    """Labels as int64, refused when they are not whole numbers in 0..classes-1 (a float label
+    would be truncated, and one out of range crashes only at the first batch holding it)."""
+    y = np.asarray(y)
+    if not (np.issubdtype(y.dtype, np.integer) or (np.issubdtype(y.dtype, np.floating) and np.all(y == np.round(y)))):
+        raise DataError(f"labels in {where} are invalid: expected whole numbers 0-{classes - 1}, got {y.dtype} "
+                        f"values such as {y.flat[0] if y.size else '-'}")
+    if y.size and (y.min() < 0 or y.max() >= classes):
+        raise DataError(f"labels in {where} are invalid: expected 0-{classes - 1}, found {int(y.min())}..{int(y.max())}")
+    return y.astype(np.int64)
 
 
 def _published_sums(folder: Path) -> dict[str, str]:
@@ -209,7 +231,10 @@ def _load_image_folder(root: Path, split: str) -> ImageSet:
 @lru_cache(maxsize=8)
 def _load_cached(spec: str, split: str) -> ImageSet:
     if spec.startswith("synthetic"):
-        n = int(spec.split(":")[1]) if ":" in spec else 2048
+        text = spec.split(":", 1)[1] if ":" in spec else "2048"
+        if spec.split(":", 1)[0] != "synthetic" or not text.isdigit() or int(text) < 1:
+            raise ValueError(f"data={spec!r} is invalid: expected synthetic or synthetic:N with N an integer >= 1")
+        n = int(text)
         # train and test: the same class patterns (seed 0 makes them), different images
         full = synthetic(n + max(256, n // 4), seed=0)
         return full.subset(n) if split == "train" else ImageSet(

@@ -21,6 +21,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -36,15 +37,24 @@ NON_SEMANTIC = ("device", "compile", "fused", "checkpoint_every", "progress", "a
 LATER_DEFAULTS = {"dataset": "cifar10", "image_size": 224}
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write via a temporary file in the same folder and rename: readers never see half a file."""
+def _umask() -> int:
+    old = os.umask(0)
+    os.umask(old)
+    return old
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write via a temporary file in the same folder and rename: readers never see half a file.
+    The file gets the permissions any new file gets here (mkstemp's are 0600: a shared results
+    store would be unreadable to the other users of its cache)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb" if isinstance(data, bytes) else "w") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -154,6 +164,63 @@ def resumed_provenance(new: dict, old: dict | None, from_iteration: int) -> dict
     return new | {"segments": [*past, {"from_iteration": from_iteration, **{k: new.get(k) for k in SEGMENT_KEYS}}]}
 
 
+class RunLocked(ValueError):
+    """Another live process is writing this run folder."""
+
+
+class RunLock:
+    """One writer per run folder: ``<run-id>.lock`` beside the folder (so ``--force``, which
+    deletes the folder, is covered too) holds the writer's pid and host. A second writer is
+    refused with one line naming both; a lock left by a dead process on this host (SIGKILL) is
+    taken over. Use as a context manager around everything that writes the folder."""
+
+    def __init__(self, run_path: Path) -> None:
+        self.run_path = Path(run_path)
+        self.path = self.run_path.parent / f".{self.run_path.name}.lock"
+
+    def _owner(self) -> dict | None:
+        try:
+            return json.loads(self.path.read_text() or "{}")
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    @staticmethod
+    def _alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        me = {"pid": os.getpid(), "host": platform.node()}
+        for _ in range(3):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+            except FileExistsError:
+                owner = self._owner()
+                if owner is None:  # being written this instant, or torn: look again
+                    time.sleep(0.05)
+                    owner = self._owner() or {}
+                if owner.get("host") == me["host"] and owner.get("pid") and not self._alive(int(owner["pid"])):
+                    self.path.unlink(missing_ok=True)  # its writer is gone (killed): the run resumes from its checkpoint
+                    continue
+                raise RunLocked(f"run folder {self.run_path} is being written by pid {owner.get('pid', '?')} on "
+                                f"{owner.get('host', '?')}: wait for it to finish (or stop it), then run again") from None
+            with os.fdopen(fd, "w") as f:
+                json.dump(me, f)
+            return self
+        raise RunLocked(f"run folder {self.run_path}: could not take its lock {self.path}")
+
+    def __exit__(self, *exc) -> None:
+        owner = self._owner()
+        if owner and owner.get("pid") == os.getpid():
+            self.path.unlink(missing_ok=True)
+
+
 class RunDir:
     """One run's folder."""
 
@@ -176,11 +243,21 @@ class RunDir:
                 f.write(json.dumps(r, default=_jsonable) + "\n")
 
     def truncate_metrics(self, up_to_iteration: int) -> None:
-        """Drop rows logged after the checkpoint a resumed run continues from."""
+        """Drop rows logged after the checkpoint a resumed run continues from, and a last line
+        torn by a kill mid-write (the checkpoint, not the log, says where the run stands)."""
         if not self.metrics.exists():
             return
-        keep = [line for line in self.metrics.read_text().splitlines()
-                if line.strip() and json.loads(line)["iteration"] <= up_to_iteration]
+        lines = [line for line in self.metrics.read_text().splitlines() if line.strip()]
+        keep = []
+        for n, line in enumerate(lines, 1):
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as e:
+                if n == len(lines):
+                    break  # torn last line
+                raise ValueError(f"{self.metrics} line {n} is corrupt ({e}); only a torn last line is repaired") from e
+            if row["iteration"] <= up_to_iteration:
+                keep.append(line)
         write_atomic(self.metrics, "".join(k + "\n" for k in keep))
 
     def rows(self) -> list[dict]:
@@ -192,13 +269,7 @@ class RunDir:
         for identical rows (no timestamp in the gzip header), so re-storing a run leaves git clean."""
         if not self.metrics.exists():
             return
-        data = gzip.compress(self.metrics.read_bytes(), compresslevel=9, mtime=0)
-        fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".metrics.", suffix=".tmp")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.metrics_gz)
+        write_atomic(self.metrics_gz, gzip.compress(self.metrics.read_bytes(), compresslevel=9, mtime=0))
         self.metrics.unlink()
 
     def load(self) -> Run:

@@ -123,10 +123,18 @@ def step_decay(it: int, base_lr: float, drop: float, every: int) -> float:
 
 def time_decay(it: int, base_lr: float, decay: float) -> float:
     """Lecture seed's time-based decay, lr_{n+1} = lr_n / (1 + d*n), in closed form:
-    lr_n = lr_0 / prod_{k<n}(1 + d k) = lr_0 / (d**n * Gamma(n + 1/d) / Gamma(1/d))."""
+    lr_n = lr_0 / prod_{k<n}(1 + d k) = lr_0 / (d**n * Gamma(n + 1/d) / Gamma(1/d)).
+    For a tiny ``d`` the Gamma ratio cancels catastrophically (d = 1e-15 gave 5.46 for 0.1), so
+    while ``d * n`` is small the log of the product is its series, sum of log1p(d k) for k < n:
+    d S1 - d**2 S2 / 2 + d**3 S3 / 3 with S_j = sum k**j (the next term is below 1e-12 of it)."""
     if decay == 0 or it <= 1:
         return base_lr
-    log_prod = it * math.log(decay) + math.lgamma(it + 1 / decay) - math.lgamma(1 / decay)
+    n = it - 1  # k = 1 .. n (k = 0 contributes log1p(0))
+    if decay * n <= 1e-3:
+        s1, s2, s3 = n * (n + 1) / 2, n * (n + 1) * (2 * n + 1) / 6, (n * (n + 1) / 2) ** 2
+        log_prod = decay * s1 - decay**2 * s2 / 2 + decay**3 * s3 / 3
+    else:
+        log_prod = it * math.log(decay) + math.lgamma(it + 1 / decay) - math.lgamma(1 / decay)
     return base_lr * math.exp(-log_prod)
 
 
@@ -242,6 +250,9 @@ class Schedule:
                 )
             if not (0 <= self.final_lr <= self.base_lr):
                 raise _bad("final_lr", self.final_lr, f"a number in [0, base_lr = {self.base_lr}]")
+            if self.base_lr <= 0:
+                raise _bad("base_lr", self.base_lr, "a number > 0 for one_cycle (it starts there and max_lr / base_lr "
+                           "is its warm-up factor)")
         if any(b <= a for a, b in zip(self.milestones, self.milestones[1:])) or any(
             m < 0 for m in self.milestones
         ):

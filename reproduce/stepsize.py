@@ -37,15 +37,20 @@ def iterations_per_epoch(images: int, batch_size: int, rounding: str = "nearest"
 def stepsize(images: int, batch_size: int, epochs_per_step: float, rounding: str = "nearest") -> int:
     """Half-cycle length in iterations: ``epochs_per_step`` epochs (rounded to an integer).
     Warns outside the paper's advice of 2–10 epochs."""
-    if not (epochs_per_step > 0):
-        raise ValueError(f"epochs_per_step={epochs_per_step!r} is invalid: expected a number > 0")
+    if not (epochs_per_step > 0 and math.isfinite(epochs_per_step)):
+        raise ValueError(f"epochs_per_step={epochs_per_step!r} is invalid: expected a finite number > 0")
     lo, hi = ADVICE_EPOCHS
     if not (lo <= epochs_per_step <= hi):
         warnings.warn(
             f"epochs_per_step={epochs_per_step} is outside the CLR paper's advice of {lo}-{hi} epochs",
             stacklevel=2,
         )
-    return round(epochs_per_step * iterations_per_epoch(images, batch_size, rounding))
+    ipe = iterations_per_epoch(images, batch_size, rounding)
+    step = round(epochs_per_step * ipe)
+    if step < 1:
+        raise ValueError(f"epochs_per_step={epochs_per_step!r} is invalid: it gives a stepsize of 0 iterations "
+                         f"({ipe} per epoch); expected at least {1 / ipe:.3g} epochs")
+    return step
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ Every run goes through the results cache, so a stored run is loaded, not re-run.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,118 @@ SPEC_KEYS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "
              "train_missing", "step_mode")
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML reads ``1e-2`` and ``5e-4`` (no dot) as strings, YAML 1.1's rule; here they are numbers."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+RANGE_KEYS = ("start_lr", "end_lr", "mode", "eval_every", "eval_images", "diverge")
+
+
+def read_spec(path: str | Path, need_runs: bool = True) -> dict[str, Any]:
+    """A study file, read and checked: every problem reported at once, each with its place in
+    the file (``runs[2].schedule.base_lr``), as one ValueError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"file={str(path)!r} is invalid: no such study file (e.g. experiments/full/05_resnet56_one_cycle.yaml)")
+    try:
+        spec = yaml.load(path.read_text(), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"{path}: not valid YAML{where} ({getattr(e, 'problem', None) or e})") from None
+    problems = validate_spec(spec, need_runs)
+    if problems:
+        raise ValueError(f"{path}: " + "; ".join(problems))
+    return spec
+
+
+def validate_spec(spec: Any, need_runs: bool = True) -> list[str]:
+    """Every problem of a study spec, each as ``place: what is wrong``; ``need_runs``: a study
+    with nothing to train is an error (run-study), not a notebook-only study (01, 02)."""
+    if not isinstance(spec, dict):
+        return [f"the file holds {type(spec).__name__ if spec is not None else 'nothing'}: expected a mapping "
+                "with study, defaults, runs (see experiments/full/)"]
+    out = [f"{k}: unknown key (expected some of {', '.join(SPEC_KEYS)})" for k in spec if k not in SPEC_KEYS]
+    seeds = spec.get("seeds")
+    if "seeds" in spec and not _seed_list(seeds):
+        out.append(f"seeds: {seeds!r} is invalid: expected a non-empty list of integers >= 0, e.g. [0, 1]")
+    defaults = spec.get("defaults") or {}
+    if not isinstance(defaults, dict):
+        out.append(f"defaults: expected a mapping of run settings, got {type(defaults).__name__}")
+        defaults = {}
+    entries = [(key, i, e) for key in ("runs", "range_tests") for i, e in enumerate(_as_list(spec, key, out))]
+    if need_runs and not entries and not out:
+        out.append("runs: none: expected at least one entry under runs or range_tests")
+    labels: dict[str, str] = {}
+    for key, i, entry in entries:
+        place = f"{key}[{i}]"
+        if not isinstance(entry, dict):
+            out.append(f"{place}: expected a mapping with a label, got {entry!r}")
+            continue
+        label = entry.get("label")
+        if not isinstance(label, str) or not label:
+            out.append(f"{place}.label: missing: every run needs a label")
+        elif label in labels:
+            out.append(f"{place}.label: {label!r} is also {labels[label]}'s: labels name runs, so they must differ")
+        else:
+            labels[label] = place
+        if "seeds" in entry and not _seed_list(entry["seeds"]):
+            out.append(f"{place}.seeds: {entry['seeds']!r} is invalid: expected a non-empty list of integers >= 0")
+        rng = entry.get("range")
+        if key == "range_tests":
+            if not isinstance(rng, dict) or "start_lr" not in rng or "end_lr" not in rng:
+                out.append(f"{place}.range: expected a mapping with start_lr and end_lr")
+            else:
+                out += [f"{place}.range.{k}: unknown key (expected some of {', '.join(RANGE_KEYS)})"
+                        for k in rng if k not in RANGE_KEYS]
+                out += [f"{place}.range.{k}: {rng[k]!r} is invalid: expected a number"
+                        for k in ("start_lr", "end_lr", "diverge") if k in rng and not _number(rng[k])]
+        elif rng is not None:
+            out.append(f"{place}.range: only range_tests entries take a range")
+        d = {k: v for k, v in (defaults | entry).items() if k not in ("seeds", "range")}
+        for k, v in (d.get("schedule") or {}).items() if isinstance(d.get("schedule"), dict) else []:
+            if isinstance(v, str) and k not in ("policy",):
+                out.append(f"{place}.schedule.{k}: {v!r} is a string: expected a number (write it unquoted)")
+        for k, v in d.items():
+            if isinstance(v, str) and k in NUMERIC_KEYS:
+                out.append(f"{place}.{k}: {v!r} is a string: expected a number (write it unquoted)")
+        if any(p.startswith(place) for p in out):
+            continue
+        try:
+            TrainConfig.from_dict(d | {"seed": 0})
+        except (ValueError, TypeError) as e:
+            out.append(f"{place}: {e}")
+    return out
+
+
+NUMERIC_KEYS = ("iterations", "epochs", "batch_size", "momentum", "weight_decay", "train_subset", "test_subset",
+                "eval_every", "log_every", "checkpoint_every")
+
+
+def _as_list(spec: dict, key: str, out: list[str]) -> list:
+    v = spec.get(key)
+    if v is None:
+        return []
+    if not isinstance(v, list):
+        out.append(f"{key}: expected a list of runs (each '- label: ...'), got {type(v).__name__}")
+        return []
+    return v
+
+
+def _seed_list(v: Any) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in v)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
+
+
 def load_spec(study: str, profile: str) -> dict[str, Any]:
     """The parameter set of ``study`` for ``profile``."""
     if profile not in PROFILES:
@@ -45,7 +158,7 @@ def load_spec(study: str, profile: str) -> dict[str, Any]:
     path = EXPERIMENTS / profile / f"{study}.yaml"
     if not path.exists():
         raise FileNotFoundError(f"no parameter set {path} (studies: {', '.join(STUDIES)})")
-    return yaml.safe_load(path.read_text()) or {}
+    return read_spec(path, need_runs=False)
 
 
 def _configs(spec: dict[str, Any], key: str):

@@ -10,14 +10,13 @@ from pathlib import Path
 
 
 def cmd_run_study(a: argparse.Namespace) -> int:
-    import yaml
 
-    from .studies import run_study
+    from .studies import read_spec, run_study
     from .train import Interrupted
 
     if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0] or a.step_mode == "auto":
         return _run_lease(a)
-    spec = yaml.safe_load(Path(a.file[0]).read_text())
+    spec = read_spec(a.file[0])
     for k in ("data", "device", "out", "step_mode"):
         if getattr(a, k) is not None:
             spec[k] = getattr(a, k)
@@ -39,7 +38,6 @@ def cmd_run_study(a: argparse.Namespace) -> int:
 
 def _run_lease(a: argparse.Namespace) -> int:
     """Several studies under a time limit, N runs at a time (``reproduce.lease``)."""
-    import yaml
 
     from .lease import (
         Estimator,
@@ -51,7 +49,7 @@ def _run_lease(a: argparse.Namespace) -> int:
         run_lease,
     )
     from .results import device_name
-    from .studies import execute, expand
+    from .studies import execute, expand, read_spec
 
     if a.time_limit is not None and not a.time_limit > 0:
         raise ValueError(f"time-limit={a.time_limit} is invalid: expected seconds > 0")
@@ -62,7 +60,7 @@ def _run_lease(a: argparse.Namespace) -> int:
         file, labels = parse_target(target)
         if not Path(file).exists():
             raise ValueError(f"file={file!r} is invalid: no such study file")
-        spec = yaml.safe_load(Path(file).read_text())
+        spec = read_spec(file)
         for k in ("data", "device", "out"):
             if getattr(a, k) is not None:
                 spec[k] = getattr(a, k)
@@ -99,11 +97,11 @@ def _run_lease(a: argparse.Namespace) -> int:
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
-    import yaml
 
+    from .studies import read_spec
     from .sweep import sweep
 
-    spec = yaml.safe_load(Path(a.file).read_text())
+    spec = read_spec(a.file)
     for k in ("data", "device", "out"):
         if getattr(a, k) is not None:
             spec[k] = getattr(a, k)

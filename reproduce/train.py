@@ -31,6 +31,7 @@ from .results import (
     DEFAULT_ROOT,
     Run,
     RunDir,
+    RunLock,
     provenance,
     read_json,
     resumed_provenance,
@@ -124,8 +125,21 @@ class TrainConfig:
             raise ValueError("give exactly one of iterations or epochs")
         if self.iterations is not None and not (isinstance(self.iterations, int) and self.iterations > 0):
             raise ValueError(f"iterations={self.iterations!r} is invalid: expected an integer > 0")
-        if self.epochs is not None and not self.epochs > 0:
-            raise ValueError(f"epochs={self.epochs!r} is invalid: expected a number > 0")
+        if self.epochs is not None and not (isinstance(self.epochs, int | float) and math.isfinite(self.epochs)
+                                            and self.epochs > 0):
+            raise ValueError(f"epochs={self.epochs!r} is invalid: expected a finite number > 0")
+        for name in ("train_subset", "test_subset"):
+            v = getattr(self, name)
+            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+                raise ValueError(f"{name}={v!r} is invalid: expected a number of images > 0 (or none for all)")
+        if self.nesterov and self.optimizer != "sgd":
+            raise ValueError(f"nesterov=True is invalid with optimizer={self.optimizer!r}: expected optimizer sgd "
+                             "(Nesterov momentum is an SGD option)")
+        dev = str(self.device)
+        if not (dev == "cpu" or dev == "cuda" or (dev.startswith("cuda:") and dev[5:].isdigit())):
+            raise ValueError(f"device={dev!r} is invalid: expected cpu, cuda or cuda:N")
+        if dev.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"device={dev!r} is invalid here: no CUDA GPU is visible (expected cpu)")
         if not (isinstance(self.batch_size, int) and self.batch_size > 0):
             raise ValueError(f"batch_size={self.batch_size!r} is invalid: expected an integer > 0")
         if not self.weight_decay >= 0:
@@ -283,8 +297,12 @@ def _stop_on_signals():
 
 def _save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half checkpoint; the previous one stands
+        raise
 
 
 def seed_everything(seed: int) -> None:
@@ -353,13 +371,37 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     if cached_only:
         return rd.load() if rd.finished() else None
     rank, world = distributed.init()
+    with RunLock(rd.path) if rank == 0 else nullcontext():  # one writer per run folder
+        return _train(cfg, rd, rank, world, force=force, resume=resume)
+
+
+def check_cached(cfg: TrainConfig, run: Run) -> Run:
+    """A stored run answers a request only if it is what was asked: trained on the same data
+    (its pixels' and labels' checksum, where the data is at hand without a download) and
+    holding weights if they are asked for."""
+    from .data import resolve_source
+
+    if cfg.save_weights and not (run.path / "model.pt").exists():
+        raise ValueError(f"save_weights: the stored run {run.path} has no model.pt; train it again with --force "
+                         "to keep its weights")
+    stored = ((run.provenance.get("data") or {}).get("train") or {}).get("sha256")
+    if stored and cfg.dataset == "cifar10" and resolve_source(cfg.data) != "download":
+        here = load_cifar10(cfg.data, "train").subset(cfg.train_subset).sha256
+        if here != stored:
+            raise ValueError(f"data={cfg.data or resolve_source(None)!r}: its training images or labels differ from those "
+                             f"the stored run {run.path} was trained on (checksum {here[:12]} vs {stored[:12]}); "
+                             "use another --out, or --force to train again")
+    return run
+
+
+def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, resume: bool) -> Run:
     main = rank == 0
     dev = distributed.local_device(cfg.device)
     if main and rd.path.exists() and (force or not resume):
         shutil.rmtree(rd.path)
     distributed.barrier()
     if rd.finished():
-        return rd.load()
+        return check_cached(cfg, rd.load())
     if main:
         rd.path.mkdir(parents=True, exist_ok=True)
 
@@ -380,6 +422,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     loss_buf = torch.zeros(log_every, device=dev)
     correct_buf = torch.zeros(log_every, device=dev)
     it, pending, elapsed, train_time, best = 0, 0, 0.0, 0.0, None
+    images = 0  # trained on: a last partial batch and a small data set make it less than it * batch_size
     if rd.checkpoint.exists():
         ck = torch.load(rd.checkpoint, map_location=dev, weights_only=False)
         model.load_state_dict(ck["model"])
@@ -387,6 +430,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
         scheduler.load_state_dict(ck["scheduler"])
         torch.set_rng_state(ck["rng"])
         it, pending, elapsed, train_time, best = ck["iteration"], ck["pending"], ck["elapsed"], ck["train_time"], ck["best"]
+        images = ck.get("images", it * cfg.batch_size)
         loss_buf[:pending] = ck["loss_buf"][:pending].to(dev)
         correct_buf[:pending] = ck["correct_buf"][:pending].to(dev)
         if main:
@@ -408,7 +452,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
             "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
             "rng": torch.get_rng_state(), "iteration": it, "pending": pending, "loss_buf": loss_buf.cpu(),
             "correct_buf": correct_buf.cpu(), "elapsed": elapsed + time.perf_counter() - t0,
-            "train_time": train_time + time.perf_counter() - t_train, "best": best,
+            "train_time": train_time + time.perf_counter() - t_train, "best": best, "images": images,
         })
 
     def flush() -> float:
@@ -445,6 +489,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
                 loss_buf[pending] = loss.detach()
                 correct_buf[pending] = (out.argmax(1) == y).float().mean()
                 pending += 1
+                images += x.shape[0] * world
                 it += 1
                 bar.update(1)
                 at_log = pending == log_every or it == total or it % eval_every == 0
@@ -484,14 +529,14 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     if main:
         if cfg.save_weights:
             torch.save(model.state_dict(), rd.path / "model.pt")
-        _write_summary(rd, cfg, schedule, status, total, it, ipe, elapsed, train_time, best, diverged_at,
+        _write_summary(rd, cfg, schedule, status, total, it, ipe, elapsed, train_time, best, diverged_at, images,
                        compile_fell_back=stepper.failed)
     distributed.barrier()
     return rd.load()
 
 
 def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str, total: int, it: int, ipe: int,
-                   elapsed: float, train_time: float, best: dict | None, diverged_at: int | None,
+                   elapsed: float, train_time: float, best: dict | None, diverged_at: int | None, images: int,
                    compile_fell_back: str | None = None) -> None:
     """summary.json (the outcome, with the last evaluation's metrics); then the checkpoint goes."""
     evals = [r for r in rd.rows() if r["kind"] == "eval"]
@@ -500,7 +545,8 @@ def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str
         "status": status, "iterations": total, "iterations_done": it, "iterations_per_epoch": ipe,
         "epochs": it / ipe, "experiment": cfg.experiment, "label": cfg.label, "claim": cfg.claim,
         "profile": cfg.profile, "seed": cfg.seed, "wall_time_s": elapsed, "train_time_s": train_time,
-        "train_images_per_s": it * cfg.batch_size / train_time if train_time > 0 else None,
+        "train_images": images,
+        "train_images_per_s": images / train_time if train_time > 0 else None,
         "best_test_accuracy": best["test_accuracy"] if best else None,
         "best_iteration": best["iteration"] if best else None,
         "diverged_at_iteration": diverged_at,
@@ -530,8 +576,6 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
     """The LR range test of ``cfg.model`` over ``cfg.iterations`` (or ``epochs``) mini-batches,
     with held-out accuracy every ``eval_every`` iterations (Smith reads accuracy), stored like a
     training run: rows of kind ``range`` in metrics.jsonl, the suggestions in summary.json."""
-    from .range_test import lr_range_test
-
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("a range test runs in one process: start it without torchrun")
     extra = {"range_start_lr": start_lr, "range_end_lr": end_lr, "range_mode": mode, "range_eval_every": eval_every,
@@ -539,10 +583,21 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
     rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict() | extra))
     if cached_only:
         return rd.load() if rd.finished() else None
+    if eval_images is not None and not (isinstance(eval_images, int) and eval_images > 0):
+        raise ValueError(f"eval_images={eval_images!r} is invalid: expected a number of test images > 0")
+    with RunLock(rd.path):
+        return _range_test(cfg, rd, extra, start_lr=start_lr, end_lr=end_lr, mode=mode, eval_every=eval_every,
+                           eval_images=eval_images, diverge=diverge, force=force)
+
+
+def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, end_lr: float, mode: str,
+                eval_every: int | None, eval_images: int | None, diverge: float, force: bool) -> Run:
+    from .range_test import lr_range_test
+
     if rd.path.exists() and force:
         shutil.rmtree(rd.path)
     if rd.finished():
-        return rd.load()
+        return check_cached(cfg, rd.load())
     rd.path.mkdir(parents=True, exist_ok=True)
     loader, model, data_info, make_evaluator = prepare(cfg)
     total = cfg.iterations if cfg.iterations is not None else round(cfg.epochs * len(loader))

@@ -47,6 +47,21 @@ def _config(a: argparse.Namespace, schedule_from_args, schedule: bool = True):
     from .train import TrainConfig, load_config
 
     cfg = load_config(a.config) if a.config else {}
+    if schedule and getattr(a, "policy", None) is None:  # schedule flags without a policy: used, or refused
+        from .schedules import POLICIES
+
+        given = [f"--{k.replace('_', '-')}" for k in ("max_lr", "stepsize", "gamma", "decay", "final_lr", "milestones")
+                 if getattr(a, k, None) not in (None, [], ())]
+        given += ["--momentum HIGH LOW"] if getattr(a, "momentum", None) and len(a.momentum) == 2 else []
+        given += ["--exp-range-bounds"] if getattr(a, "exp_range_bounds", False) else []
+        if given:
+            raise ValueError(f"policy=None is invalid with {', '.join(given)}: expected --policy, one of "
+                             f"{', '.join(p for p in POLICIES if p != 'staged')}")
+        if a.base_lr is not None:
+            if "schedule" in cfg:
+                raise ValueError(f"base_lr={a.base_lr} is invalid without --policy: the config file's schedule would "
+                                 "be replaced; expected --policy too")
+            a.policy = "fixed"  # a constant LR, as asked
     keys = ("model", "batch_size", "iterations", "epochs", "optimizer", "nesterov", "weight_decay", "data",
             "train_subset", "test_subset", "augment", "normalize", "seed", "device", "compile", "experiment",
             "label", "claim", "profile", "progress", "eval_every", "checkpoint_every", "log_every", "save_weights",
