@@ -209,6 +209,15 @@ class Schedule:
     stages: tuple[tuple[int, Schedule], ...] = field(default=())
 
     def __post_init__(self) -> None:
+        if isinstance(self.milestones, int | float | str) or not all(
+                isinstance(m, int | float) and not isinstance(m, bool) for m in self.milestones):
+            raise _bad("milestones", self.milestones, "a list of iterations, e.g. [32000, 48000]")
+        if isinstance(self.momentum, bool) or (self.momentum is not None and not isinstance(
+                self.momentum, int | float | list | tuple)):
+            raise _bad("momentum", self.momentum, "a number, or a pair (high, low)")
+        if isinstance(self.momentum, list | tuple) and not all(
+                isinstance(m, int | float) and not isinstance(m, bool) for m in self.momentum):
+            raise _bad("momentum", self.momentum, "a pair of numbers (high, low)")
         if isinstance(self.momentum, list):
             object.__setattr__(self, "momentum", tuple(self.momentum))
         object.__setattr__(self, "milestones", tuple(int(m) for m in self.milestones))
@@ -225,7 +234,15 @@ class Schedule:
 
     # -- validation: every message names the parameter, the value and what is accepted
     def validate(self) -> None:
-        if self.policy not in POLICIES:
+        for name in ("base_lr", "max_lr", "gamma", "decay", "final_lr"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float)):
+                raise _bad(name, v, "a number")
+        for name in ("stepsize", "total_iterations"):
+            v = getattr(self, name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+                raise _bad(name, v, "an integer")
+        if not isinstance(self.policy, str) or self.policy not in POLICIES:
             raise _bad("policy", self.policy, f"one of {', '.join(POLICIES)}")
         for name in _REQUIRED[self.policy]:
             if getattr(self, name) in (None, ()):
@@ -351,6 +368,8 @@ class Schedule:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Schedule:
+        if not isinstance(d, dict) or "policy" not in d or "base_lr" not in d:
+            raise _bad("schedule", d, "a mapping with at least policy and base_lr")
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

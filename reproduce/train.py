@@ -102,7 +102,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if isinstance(self.schedule, Schedule):
             self.schedule = self.schedule.to_dict()
+        if not (isinstance(self.betas, list | tuple) and len(self.betas) == 2 and all(_real(b) for b in self.betas)):
+            raise ValueError(f"betas={self.betas!r} is invalid: expected two numbers (beta1, beta2)")
         self.betas = tuple(self.betas)
+        if not isinstance(self.device, str):
+            raise ValueError(f"device={self.device!r} is invalid: expected cpu, cuda or cuda:N")
         if self.device == "auto":
             self.device = "cuda" if torch.cuda.is_available() else "cpu"
         on_cuda = self.device.startswith("cuda")
@@ -122,35 +126,47 @@ class TrainConfig:
         if self.profile not in PROFILES:
             raise ValueError(f"profile={self.profile!r} is invalid: expected one of {', '.join(PROFILES)}")
         if (self.iterations is None) == (self.epochs is None):
-            raise ValueError("give exactly one of iterations or epochs")
-        if self.iterations is not None and not (isinstance(self.iterations, int) and self.iterations > 0):
+            raise ValueError(f"iterations={self.iterations!r}, epochs={self.epochs!r} is invalid: expected exactly one "
+                             "of them")
+        if self.iterations is not None and not _count(self.iterations):
             raise ValueError(f"iterations={self.iterations!r} is invalid: expected an integer > 0")
-        if self.epochs is not None and not (isinstance(self.epochs, int | float) and math.isfinite(self.epochs)
-                                            and self.epochs > 0):
+        if self.epochs is not None and not (_real(self.epochs) and math.isfinite(self.epochs) and self.epochs > 0):
             raise ValueError(f"epochs={self.epochs!r} is invalid: expected a finite number > 0")
         for name in ("train_subset", "test_subset"):
             v = getattr(self, name)
-            if v is not None and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
+            if v is not None and not _count(v):
                 raise ValueError(f"{name}={v!r} is invalid: expected a number of images > 0 (or none for all)")
+        for name in ("nesterov", "drop_last", "fused", "progress", "save_weights"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected true or false")
         if self.nesterov and self.optimizer != "sgd":
             raise ValueError(f"nesterov=True is invalid with optimizer={self.optimizer!r}: expected optimizer sgd "
                              "(Nesterov momentum is an SGD option)")
-        dev = str(self.device)
-        if not (dev == "cpu" or dev == "cuda" or (dev.startswith("cuda:") and dev[5:].isdigit())):
+        dev = self.device
+        if not (dev == "cpu" or dev == "cuda" or (isinstance(dev, str) and dev.startswith("cuda:") and dev[5:].isdigit())):
             raise ValueError(f"device={dev!r} is invalid: expected cpu, cuda or cuda:N")
         if dev.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"device={dev!r} is invalid here: no CUDA GPU is visible (expected cpu)")
-        if not (isinstance(self.batch_size, int) and self.batch_size > 0):
+        if not _count(self.batch_size):
             raise ValueError(f"batch_size={self.batch_size!r} is invalid: expected an integer > 0")
-        if not self.weight_decay >= 0:
-            raise ValueError(f"weight_decay={self.weight_decay!r} is invalid: expected a number >= 0")
-        if not 0 <= self.momentum < 1:
+        if not (_real(self.weight_decay) and math.isfinite(self.weight_decay) and self.weight_decay >= 0):
+            raise ValueError(f"weight_decay={self.weight_decay!r} is invalid: expected a finite number >= 0")
+        if not (_real(self.momentum) and 0 <= self.momentum < 1):
             raise ValueError(f"momentum={self.momentum!r} is invalid: expected a number in [0, 1)")
         for name in ("log_every", "checkpoint_every"):
-            if not (isinstance(getattr(self, name), int) and getattr(self, name) > 0):
+            if not _count(getattr(self, name)):
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected an integer > 0")
-        if self.eval_every is not None and not (isinstance(self.eval_every, int) and self.eval_every > 0):
+        if self.eval_every is not None and not _count(self.eval_every):
             raise ValueError(f"eval_every={self.eval_every!r} is invalid: expected an integer > 0")
+        if not isinstance(self.schedule, dict):
+            raise ValueError(f"schedule={self.schedule!r} is invalid: expected a mapping with policy and base_lr")
+        if self.data is not None and not isinstance(self.data, str):
+            raise ValueError(f"data={self.data!r} is invalid: expected a folder, synthetic[:N] or download")
+        for name in ("label", "claim", "experiment"):
+            if getattr(self, name) is not None and not isinstance(getattr(self, name), str):
+                raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected text")
+        if not (_count(self.seed) or self.seed == 0):
+            raise ValueError(f"seed={self.seed!r} is invalid: expected an integer >= 0")
         Schedule.from_dict(self.schedule)
 
     def to_dict(self) -> dict[str, Any]:
@@ -165,6 +181,15 @@ class TrainConfig:
         if unknown:
             raise ValueError(f"unknown config key(s) {sorted(unknown)}: expected some of {sorted(known)}")
         return cls(**d)
+
+
+def _count(v: Any) -> bool:
+    """An integer > 0 (not a bool: YAML's yes/true would be 1)."""
+    return isinstance(v, int) and not isinstance(v, bool) and v > 0
+
+
+def _real(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 # ---------------------------------------------------------------- pieces
