@@ -299,3 +299,32 @@ def test_fuzz_bad_inputs_exit_2_with_one_line_and_never_a_traceback(tmp_path, ca
         said = {key, key.lstrip("-").replace("-", "_"), names.get(key, key)}
         assert any(n in err for n in said) or kind == "study" and key in ("defaults", "schedule"), (key, err)
     assert seen >= 200
+
+
+def test_a_full_disk_during_a_checkpoint_leaves_no_half_file(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from reproduce import train as engine
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    target = tmp_path / "checkpoint.pt"
+    target.write_bytes(b"the previous checkpoint")
+    monkeypatch.setattr(torch, "save", lambda obj, f: (Path(f).write_bytes(b"half"), full()))
+    with pytest.raises(OSError):
+        engine._save_checkpoint(target, {})
+    assert target.read_bytes() == b"the previous checkpoint" and not target.with_suffix(".tmp").exists()
+
+
+def test_a_jpeg_test_file_of_the_wrong_length_is_refused(tmp_path, capsys):
+    x = np.zeros((20, 32, 32, 3), np.uint8)
+    for i in range(1, 6):
+        np.savez(tmp_path / f"data_batch_{i}.npz", x=x, y=np.arange(20) % 10)
+    np.savez(tmp_path / "test_batch.npz", x=x, y=np.arange(20) % 10, exact=np.arange(20) < 5)
+    np.savez(tmp_path / "test_batch_jpeg.npz", x=x[:7], y=np.arange(7) % 10)
+    assert main([*TINY, "--data", str(tmp_path), "--iterations", "2", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "test_batch_jpeg.npz is corrupt: expected x uint8 20" in err and len(err.strip().splitlines()) == 1
