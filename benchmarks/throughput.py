@@ -89,6 +89,20 @@ def cost_per_image(model: torch.nn.Module, device: str) -> dict:
             "parameters": params}
 
 
+def copy_bandwidth(device: str, megabytes: int = 256, repeats: int = 10) -> float:
+    """Device memory bandwidth in bytes/s, measured by copying a tensor (read + write): the
+    yardstick for the memory floor of a step, measured here rather than taken from a data sheet."""
+    src = torch.empty(megabytes * 2**20, dtype=torch.uint8, device=device)
+    dst = torch.empty_like(src)
+    dst.copy_(src)
+    _sync(device)
+    t0 = time.perf_counter()
+    for _ in range(repeats):
+        dst.copy_(src)
+    _sync(device)
+    return 2 * src.numel() * repeats / (time.perf_counter() - t0)
+
+
 def profile_steps(model, opt, batches, device, amp, steps: int, path: Path) -> None:
     """torch.profiler over ``steps`` fast-path steps: where the time goes, as a table."""
     from torch.profiler import ProfilerActivity, profile
@@ -161,6 +175,11 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
         std = bench["pipelines"]["standard"]
         lines.append(f"| standard pipeline: {std['loader']}, fp32, eager | {std['images_per_s']:,.0f} images/s "
                      f"(the fast path is {bench['speedup']:.1f}x faster) |")
+    if bench.get("memory_floor"):
+        f = bench["memory_floor"]
+        lines.append(f"| memory floor: activations written and read once at the measured copy bandwidth "
+                     f"({f['copy_bandwidth_bytes_per_s'] / 1e9:,.0f} GB/s) | {f['floor_images_per_s']:,.0f} images/s "
+                     f"(the fast path reaches {100 * f['fast_path_fraction_of_floor']:.0f} %) |")
     if bench.get("c4_run_estimate_s"):
         lines.append(f"| one C4 run (9,277 steps of 512, ~95 evaluations), estimated alone | "
                      f"{bench['c4_run_estimate_s']:.0f} s |")
@@ -287,13 +306,19 @@ def main(argv=None) -> dict:
         torch.cuda.empty_cache()
     conc = [{"processes": 1, "images_per_s": results["fast"]["images_per_s"]}]
     conc += [concurrent(a, n) for n in a.concurrency]
+    cost = cost_per_image(models.build(a.model).to(a.device), a.device)
+    bandwidth = copy_bandwidth(a.device, 16 if a.smoke else 256)
+    # activations written forward and read back in backward, at the copy bandwidth: a floor no step beats
+    floor_ips = bandwidth / (2 * cost["activation_bytes_per_image_bf16"])
     c4_images = 9277 * 512 + 95 * 11_017 / 3  # C4: 9,277 steps of 512 and ~95 evaluations (inference ~ 1/3 of a step)
     out = {
         "model": a.model, "batch_size": a.batch_size, "steps": a.steps, "warmup": a.warmup, "augment": a.augment,
         "device": a.device, "device_name": device_name(a.device), "torch": torch.__version__,
         "python": platform.python_version(), "git": git_info(), "data": train.source, "smoke": a.smoke,
         "pipelines": results, "modes": modes, "concurrency": conc, "cudnn_benchmark": on_cuda,
-        "cost": cost_per_image(models.build(a.model).to(a.device), a.device),
+        "cost": cost,
+        "memory_floor": {"copy_bandwidth_bytes_per_s": bandwidth, "floor_images_per_s": floor_ips,
+                         "fast_path_fraction_of_floor": results["fast"]["images_per_s"] / floor_ips},
         "speedup": (results["fast"]["images_per_s"] / results["standard"]["images_per_s"]
                     if "standard" in results else None),
         "c4_run_estimate_s": c4_images / results["fast"]["images_per_s"] if a.model == "resnet56" else None,

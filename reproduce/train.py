@@ -516,8 +516,9 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
                 pending += 1
                 images += x.shape[0] * world
                 it += 1
-                bar.update(1)
                 at_log = pending == log_every or it == total or it % eval_every == 0
+                if at_log:
+                    bar.update(it - bar.n)  # the bar moves at logging points: nothing per step on the host
                 if at_log:
                     last_loss = flush()
                     if not math.isfinite(last_loss):

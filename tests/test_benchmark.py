@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -21,6 +23,9 @@ def test_benchmark_smoke(tmp_path):
     assert "aten::" in out.with_suffix(".profile.txt").read_text()
     assert [m["mode"] for m in d["modes"]] == ["eager", "fused"]  # the CPU default; CUDA times every mode
     assert d["modes"][1]["images_per_s"] > 0 and d["modes"][1]["compile_fell_back"] is None
+    floor = d["memory_floor"]
+    assert floor["floor_images_per_s"] == pytest.approx(
+        floor["copy_bandwidth_bytes_per_s"] / (2 * d["cost"]["activation_bytes_per_image_bf16"]))
     one, two = d["concurrency"]  # two processes timed over the same window, each reporting its own speed
     assert one == {"processes": 1, "images_per_s": d["pipelines"]["fast"]["images_per_s"]}
     assert two["processes"] == 2 and len(two["per_process"]) == 2 and two["images_per_s"] == sum(two["per_process"])
