@@ -81,15 +81,29 @@ def parse_target(target: str) -> tuple[str, list[str] | None]:
     return target, None
 
 
-def _benchmark(path: str | None, device_name: str | None) -> dict | None:
-    """The throughput JSON, if it was measured on this device (another GPU's numbers say nothing here)."""
-    if not path or not Path(path).exists():
-        return None
-    b = read_json(Path(path))
-    return None if device_name and b.get("device_name") != device_name else b
+def _benchmark(paths: str | list[str] | None, device_name: str | None) -> dict | None:
+    """The throughput JSONs measured on this device, merged in order (another GPU's numbers say
+    nothing here): a later file's fields win, and process counts and modes merge one by one, so
+    a quick modes-only benchmark adds to an earlier one that timed 1-3 processes."""
+    out: dict | None = None
+    for path in [paths] if isinstance(paths, str) else paths or []:
+        if not Path(path).exists():
+            continue
+        b = read_json(Path(path))
+        if device_name and b.get("device_name") != device_name:
+            continue
+        if out is None:
+            out = b
+            continue
+        conc = {c["processes"]: c for c in out.get("concurrency", [])} | {
+            c["processes"]: c for c in b.get("concurrency", [])}
+        modes = {m["mode"]: m for m in out.get("modes", [])} | {m["mode"]: m for m in b.get("modes", [])}
+        out = out | {k: v for k, v in b.items() if v not in (None, [], {})}
+        out["concurrency"], out["modes"] = sorted(conc.values(), key=lambda c: c["processes"]), list(modes.values())
+    return out
 
 
-def benchmark_speeds(path: str | None, device_name: str | None,
+def benchmark_speeds(path: str | list[str] | None, device_name: str | None,
                      mode: str | None = None) -> dict[tuple[str, int], dict[int, float]]:
     """``{(model, batch): {processes: aggregate images/s}}`` from a throughput JSON measured on
     this GPU. The process counts were timed in eager mode; for another ``mode`` they are scaled
@@ -106,7 +120,7 @@ def benchmark_speeds(path: str | None, device_name: str | None,
     return {(b["model"], int(b["batch_size"])): rows}
 
 
-def best_mode(path: str | None, device_name: str | None) -> str:
+def best_mode(path: str | list[str] | None, device_name: str | None) -> str:
     """The fastest mode the benchmark measured on this GPU (one that compiled), else ``auto``
     unresolved: the caller keeps each run's own setting."""
     b = _benchmark(path, device_name)

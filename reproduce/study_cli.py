@@ -86,7 +86,8 @@ def _run_lease(a: argparse.Namespace) -> int:
     limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
     print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
           f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'}; {limit}; "
-          f"speeds from {'the benchmark ' + a.benchmark if speeds else 'runs measured in this call'}", flush=True)
+          f"speeds from {'the benchmark ' + ' + '.join(a.benchmark) if speeds else 'runs measured in this call'}",
+          flush=True)
     child = [x for k in ("data", "device", "out") if getattr(a, k) is not None for x in (f"--{k}", getattr(a, k))]
     if mode:
         child += ["--step-mode", mode]
@@ -160,8 +161,9 @@ def add_commands(sub) -> None:
                         "rest 20 s before it (use with `timeout -s TERM` a little above it)")
     r.add_argument("--parallel", metavar="N|auto",
                    help="runs at once on the device (default: auto = the benchmark's fastest count, else 1)")
-    r.add_argument("--benchmark", default="benchmarks/results/throughput.json",
-                   help="throughput JSON (benchmarks/throughput.py) used for estimates when measured on this GPU")
+    r.add_argument("--benchmark", nargs="+", default=["benchmarks/results/throughput.json"], metavar="JSON",
+                   help="throughput JSONs (benchmarks/throughput.py) measured on this GPU, merged in order: "
+                        "estimates, --parallel auto and --step-mode auto read them (default %(default)s)")
     r.add_argument("--log-dir", default="experiments/logs", help="one log per run started (default %(default)s)")
     r.add_argument("--step-mode", choices=[*MODES, "auto"],
                    help="how steps run, results unchanged (eager, fused optimizer, torch.compile, CUDA graphs); "

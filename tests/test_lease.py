@@ -151,3 +151,20 @@ def test_run_study_mode_reaches_every_run_without_changing_its_id(tmp_path):
                                                                     "compile_fell_back": None}
     plain = _cli(spec, "--out", tmp_path / "r")  # eager, in process: the same run, found in the store
     assert plain.returncode == 0 and str(run.path) in plain.stdout
+
+
+def test_a_modes_only_benchmark_adds_to_an_earlier_one_of_the_same_gpu(tmp_path):
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    base = {"model": "resnet56", "batch_size": 512, "device_name": "GPU X"}
+    old.write_text(json.dumps(base | {"pipelines": {"fast": {"images_per_s": 100.0}},
+                                      "concurrency": [{"processes": 1, "images_per_s": 100.0},
+                                                      {"processes": 2, "images_per_s": 150.0}]}))
+    new.write_text(json.dumps(base | {"pipelines": {"fast": {"images_per_s": 110.0}},
+                                      "concurrency": [{"processes": 1, "images_per_s": 110.0}],
+                                      "modes": [{"mode": "eager", "images_per_s": 110.0},
+                                                {"mode": "compile+fused", "images_per_s": 220.0}]}))
+    paths = [str(old), str(new)]
+    assert best_mode(paths, "GPU X") == "compile+fused"
+    # the new single-process speed, the old 2-process gain, scaled by the mode's speed-up over eager
+    assert benchmark_speeds(paths, "GPU X", "compile+fused") == {("resnet56", 512): {1: 220.0, 2: 300.0}}
+    assert best_parallel(benchmark_speeds(paths, "GPU X")) == 2
