@@ -156,7 +156,8 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
     times on the same GPU, so no speed in the README is typed by hand."""
     from reproduce.results import find_runs
 
-    fast, conc = bench["pipelines"]["fast"], {c["processes"]: c["images_per_s"] for c in bench.get("concurrency", [])}
+    fast = bench["pipelines"]["fast"]
+    conc = {c["processes"]: c["images_per_s"] for c in bench.get("concurrency", []) if c.get("images_per_s")}
     c4 = [r for r in find_runs(results_root, "05_resnet56_one_cycle", label="one_cycle", profile="full")
           if r.provenance.get("device_name") == bench["device_name"] and r.summary.get("status") == "finished"]
     lines = [f"| {bench['model']}, batch {bench['batch_size']}, {bench['augment']} | {bench['device_name']} "
@@ -221,8 +222,9 @@ def main(argv=None) -> dict:
                    help="also time N fast-path processes at once, for each N (default on CUDA: 2 3; none on CPU)")
     p.add_argument("--modes", nargs="*", choices=list(MODES), default=None,
                    help="the engine's step modes to time, one process each (default on CUDA: all; on CPU: eager fused)")
-    p.add_argument("--modes-seconds", type=float, default=180.0,
-                   help="start no further mode after this many seconds of timing modes (compiling takes a while)")
+    p.add_argument("--max-seconds", type=float, default=120.0,
+                   help="start no further mode or process count after this many seconds (compiling takes a while): "
+                        "the whole benchmark fits one bounded command")
     p.add_argument("--no-standard", dest="standard", action="store_false",
                    help="skip the DataLoader pipeline (e.g. a second benchmark on the same GPU)")
     p.add_argument("--smoke", action="store_true", help="tiny CPU settings for tests")
@@ -240,6 +242,7 @@ def main(argv=None) -> dict:
         a.data = a.data or "synthetic:256"
     a.data = a.data or None
     on_cuda = a.device.startswith("cuda")
+    t_start = time.monotonic()
     if on_cuda:
         torch.backends.cudnn.benchmark = True  # as the engine trains: cuDNN picks the fastest kernels per shape
     if a.concurrency is None:
@@ -284,10 +287,9 @@ def main(argv=None) -> dict:
     # (c) the engine's modes, one process each: what `run-study --step-mode auto` chooses from
     del model, opt
     modes = [{"mode": "eager", "images_per_s": results["fast"]["images_per_s"], "compile_fell_back": None}]
-    t_modes = time.monotonic()
     for name in [m for m in a.modes if m != "eager"]:
-        if time.monotonic() - t_modes > a.modes_seconds:
-            modes.append({"mode": name, "images_per_s": None, "skipped": f"over --modes-seconds {a.modes_seconds:g}"})
+        if time.monotonic() - t_start > a.max_seconds:
+            modes.append({"mode": name, "images_per_s": None, "skipped": f"over --max-seconds {a.max_seconds:g}"})
             continue
         model, _ = fresh()
         if on_cuda:
@@ -305,7 +307,11 @@ def main(argv=None) -> dict:
     if on_cuda:
         torch.cuda.empty_cache()
     conc = [{"processes": 1, "images_per_s": results["fast"]["images_per_s"]}]
-    conc += [concurrent(a, n) for n in a.concurrency]
+    for n in a.concurrency:
+        if time.monotonic() - t_start > a.max_seconds:
+            conc.append({"processes": n, "images_per_s": None, "skipped": f"over --max-seconds {a.max_seconds:g}"})
+            continue
+        conc.append(concurrent(a, n))
     cost = cost_per_image(models.build(a.model).to(a.device), a.device)
     bandwidth = copy_bandwidth(a.device, 16 if a.smoke else 256)
     # activations written forward and read back in backward, at the copy bandwidth: a floor no step beats
@@ -322,14 +328,14 @@ def main(argv=None) -> dict:
         "speedup": (results["fast"]["images_per_s"] / results["standard"]["images_per_s"]
                     if "standard" in results else None),
         "c4_run_estimate_s": c4_images / results["fast"]["images_per_s"] if a.model == "resnet56" else None,
-        "c4_runs_per_hour_best_concurrency": (max(3600 * c["images_per_s"] / c4_images for c in conc)
+        "c4_runs_per_hour_best_concurrency": (max(3600 * c["images_per_s"] / c4_images for c in conc if c["images_per_s"])
                                               if a.model == "resnet56" else None),
     }
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(Path(a.out), out)
     print(json.dumps({k: out[k] for k in ("model", "device_name", "speedup", "c4_run_estimate_s")}
                      | {k: round(v["images_per_s"], 1) for k, v in results.items()}
-                     | {f"x{c['processes']}": round(c["images_per_s"], 1) for c in conc}
+                     | {f"x{c['processes']}": c["images_per_s"] and round(c["images_per_s"], 1) for c in conc}
                      | {m["mode"]: m["images_per_s"] and round(m["images_per_s"], 1) for m in modes}, indent=2))
     return out
 

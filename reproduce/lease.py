@@ -96,7 +96,7 @@ def _benchmark(paths: str | list[str] | None, device_name: str | None) -> dict |
             out = b
             continue
         conc = {c["processes"]: c for c in out.get("concurrency", [])} | {
-            c["processes"]: c for c in b.get("concurrency", [])}
+            c["processes"]: c for c in b.get("concurrency", []) if c.get("images_per_s")}
         modes = {m["mode"]: m for m in out.get("modes", [])} | {m["mode"]: m for m in b.get("modes", [])}
         out = out | {k: v for k, v in b.items() if v not in (None, [], {})}
         out["concurrency"], out["modes"] = sorted(conc.values(), key=lambda c: c["processes"]), list(modes.values())
@@ -112,7 +112,7 @@ def benchmark_speeds(path: str | list[str] | None, device_name: str | None,
     if b is None:
         return {}
     eager = float(b["pipelines"]["fast"]["images_per_s"])
-    rows = {int(r["processes"]): float(r["images_per_s"]) for r in b.get("concurrency", [])}
+    rows = {int(r["processes"]): float(r["images_per_s"]) for r in b.get("concurrency", []) if r.get("images_per_s")}
     rows.setdefault(1, eager)
     modes = {m["mode"]: m.get("images_per_s") for m in b.get("modes", [])}
     if mode and modes.get(mode):

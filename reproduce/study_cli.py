@@ -9,17 +9,35 @@ import time
 from pathlib import Path
 
 
-def cmd_run_study(a: argparse.Namespace) -> int:
+def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
+    """``--step-mode``; ``auto`` (the default) is the fastest mode the benchmark timed on this GPU,
+    else None: each run as configured (eager)."""
+    if a.step_mode != "auto":
+        return a.step_mode
+    import torch
 
+    from .lease import best_mode
+    from .results import device_name
+
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    if not dev.startswith("cuda"):
+        return None
+    mode = best_mode(a.benchmark, device_name(dev))
+    return None if mode == "auto" else mode
+
+
+def cmd_run_study(a: argparse.Namespace) -> int:
     from .studies import read_spec, run_study
     from .train import Interrupted
 
-    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0] or a.step_mode == "auto":
+    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0]:
         return _run_lease(a)
     spec = read_spec(a.file[0])
-    for k in ("data", "device", "out", "step_mode"):
+    for k in ("data", "device", "out"):
         if getattr(a, k) is not None:
             spec[k] = getattr(a, k)
+    if (mode := _step_mode(a, spec.get("device"))) is not None:
+        spec["step_mode"] = mode
     t0 = time.perf_counter()
     try:
         results = run_study(spec, force=a.force, only=a.only, seeds=a.seeds)
@@ -43,7 +61,6 @@ def _run_lease(a: argparse.Namespace) -> int:
         Estimator,
         Job,
         benchmark_speeds,
-        best_mode,
         best_parallel,
         parse_target,
         run_lease,
@@ -77,9 +94,7 @@ def _run_lease(a: argparse.Namespace) -> int:
             jobs.append(job)
     todo = [j for j in jobs if j.status == "queued"]
     dev = todo[0].cfg.device if todo else "cpu"
-    mode = best_mode(a.benchmark, device_name(dev)) if a.step_mode == "auto" and todo else a.step_mode
-    if mode == "auto":
-        mode = None  # nothing measured on this device: each run's own settings (eager)
+    mode = _step_mode(a, dev) if todo else None
     speeds = benchmark_speeds(a.benchmark, device_name(dev), mode) if todo else {}
     parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
     estimator = Estimator(speeds)
@@ -165,9 +180,9 @@ def add_commands(sub) -> None:
                    help="throughput JSONs (benchmarks/throughput.py) measured on this GPU, merged in order: "
                         "estimates, --parallel auto and --step-mode auto read them (default %(default)s)")
     r.add_argument("--log-dir", default="experiments/logs", help="one log per run started (default %(default)s)")
-    r.add_argument("--step-mode", choices=[*MODES, "auto"],
+    r.add_argument("--step-mode", choices=[*MODES, "auto"], default="auto",
                    help="how steps run, results unchanged (eager, fused optimizer, torch.compile, CUDA graphs); "
-                        "auto: the fastest the benchmark measured on this GPU, else each run's own setting")
+                        "auto (default): the fastest the benchmark measured on this GPU, else eager")
     r.set_defaults(func=cmd_run_study)
 
     w = sub.add_parser("sweep", help="submit every missing run of a study as its own job (submitit: local or Slurm)",

@@ -55,3 +55,16 @@ def test_readme_performance_table_is_the_generated_one():
     section = text[text.index(MARKERS[0]) + len(MARKERS[0]):text.index(MARKERS[1])]
     assert section == "\n" + readme_table(bench, str(ROOT / "experiments" / "results"))
     assert bench["device_name"] in section and "C4 run measured" in section
+
+
+def test_the_benchmark_stays_inside_its_time_bound_and_says_what_it_skipped(tmp_path):
+    from reproduce.lease import benchmark_speeds
+
+    out = tmp_path / "bench.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke", "--device", "cpu",
+                    "--out", str(out), "--concurrency", "2", "--max-seconds", "0"], check=True, capture_output=True,
+                   cwd=ROOT)
+    d = json.loads(out.read_text())
+    assert d["modes"][1] == {"mode": "fused", "images_per_s": None, "skipped": "over --max-seconds 0"}
+    assert d["concurrency"][1] == {"processes": 2, "images_per_s": None, "skipped": "over --max-seconds 0"}
+    assert list(benchmark_speeds(str(out), d["device_name"]).values()) == [{1: d["pipelines"]["fast"]["images_per_s"]}]
