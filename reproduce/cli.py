@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -37,7 +38,8 @@ def _schedule_from_args(a: argparse.Namespace, iterations: int | None) -> schedu
 def add_schedule_args(p: argparse.ArgumentParser, required_policy: bool = True) -> None:
     g = p.add_argument_group("schedule (PAPERS.md gives each formula)")
     g.add_argument("--policy", required=required_policy, default=None if required_policy else "fixed",
-                   help=f"one of: {', '.join(p_ for p_ in schedules.POLICIES if p_ != 'staged')}")
+                   help=f"one of: {', '.join(p_ for p_ in schedules.POLICIES if p_ != 'staged')} (and staged, "
+                        "several of these one after another, from a study YAML or the API: CLR's three-stage run)")
     g.add_argument("--base-lr", type=float, required=required_policy, default=None if required_policy else 0.01,
                    help="lower bound (CLR) / start (decays)")
     g.add_argument("--max-lr", type=float, help="upper bound of a cycle")
@@ -62,7 +64,11 @@ def cmd_schedule(a: argparse.Namespace) -> int:
         raise ValueError(f"iterations={a.iterations} is invalid with --plot: expected at most {PLOT_LIMIT:,}")
     s = _schedule_from_args(a, a.iterations)
     rows = ((i, s.lr(i), s.momentum_at(i)) for i in range(a.iterations))  # streamed: any length, flat memory
-    if a.csv:
+    if a.csv == "-":
+        w = csv.writer(sys.stdout)
+        w.writerow(["iteration", "lr", "momentum"])
+        w.writerows((i, f"{lr:.10g}", "" if m is None else f"{m:.10g}") for i, lr, m in rows)
+    elif a.csv:
         with open(a.csv, "w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["iteration", "lr", "momentum"])
@@ -72,10 +78,29 @@ def cmd_schedule(a: argparse.Namespace) -> int:
 
         plot_schedule(s, a.iterations, a.plot)
     if not a.csv and not a.plot:
-        out = csv.writer(sys.stdout)
-        out.writerow(["iteration", "lr", "momentum"])
-        out.writerows((i, f"{lr:.10g}", "" if m is None else f"{m:.10g}") for i, lr, m in rows)
+        print(schedule_summary(s, a.iterations))
     return 0
+
+
+def schedule_summary(s: schedules.Schedule, iterations: int, points: int = 9) -> str:
+    """What a person wants from a schedule at a glance: its LR range and a few sampled rows
+    (the full table goes to --csv FILE, or --csv - for standard output)."""
+    lines = [f"{s.policy}: {iterations:,} iterations; " + ", ".join(
+        f"{k} {v}" for k, v in s.to_dict().items() if k not in ("policy", "stages"))]
+    if iterations:
+        scan = range(iterations) if iterations <= PLOT_LIMIT else range(0, iterations, iterations // PLOT_LIMIT + 1)
+        lo = min(scan, key=s.lr)
+        hi = max(scan, key=s.lr)
+        lines.append(f"lr: lowest {s.lr(lo):.6g} (iteration {lo:,}), highest {s.lr(hi):.6g} (iteration {hi:,})"
+                     + ("" if len(scan) == iterations else f", read every {scan.step:,} iterations"))
+        step = max(1, (iterations - 1) // (points - 1))
+        its = sorted({*range(0, iterations, step), iterations - 1})
+        lines.append(f"every {step:,} iterations:")
+        lines.append(f"{'iteration':>10}  {'lr':>12}  momentum")
+        lines += [f"{i:>10,}  {s.lr(i):>12.6g}  {'' if s.momentum_at(i) is None else f'{s.momentum_at(i):.4g}'}"
+                  for i in its]
+    lines.append("every row: --csv FILE (or --csv - for standard output); a figure: --plot FILE.png")
+    return "\n".join(lines)
 
 
 def cmd_stepsize(a: argparse.Namespace) -> int:
@@ -119,7 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print (CSV), save or plot lr and momentum for every iteration.")
     add_schedule_args(s)
     s.add_argument("--iterations", type=int, required=True, help="how many iterations (also one_cycle's total)")
-    s.add_argument("--csv", help="write iteration,lr,momentum to this file")
+    s.add_argument("--csv", help="write iteration,lr,momentum for every iteration to this file (- : standard output); "
+                   "without --csv or --plot a summary is printed")
     s.add_argument("--plot", help="save a figure of the schedule (PNG/PDF)")
     s.set_defaults(func=cmd_schedule)
 
@@ -156,6 +182,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:  # `... | head` closed the pipe: what it wanted was printed
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -59,6 +59,13 @@ def reproduce(profile: str | None = None, only: list[str] | None = None, out: st
     else:
         why = "as requested"
     print(f"profile: {profile} — {why}", flush=True)
+    import time
+
+    from .results import find_runs
+
+    root = out or "experiments/results"
+    t0 = time.perf_counter()
+    before = {str(r.path) for r in find_runs(root, profile=profile)}
     studies = [s for s in STUDIES if not only or s in only]
     unknown = set(only or ()) - set(STUDIES)
     if unknown:
@@ -71,8 +78,14 @@ def reproduce(profile: str | None = None, only: list[str] | None = None, out: st
                   f"(the partly executed notebook is in {executed_dir(profile) / (study + '.ipynb')})", file=sys.stderr)
             return 1
         tqdm.write(f"executed {path.relative_to(ROOT)} (+ .html)")
-    root = out or "experiments/results"
     for path in make_all(root, ROOT / "figures"):
         tqdm.write(f"figure {Path(path).relative_to(ROOT)}")
-    print(f"wrote {write_claims(root, ROOT / 'CLAIMS.md').relative_to(ROOT) if not out else write_claims(root, Path(out) / 'CLAIMS.md')}")
+    claims = write_claims(root, ROOT / "CLAIMS.md") if not out else write_claims(root, Path(out) / "CLAIMS.md")
+    after = {str(r.path) for r in find_runs(root, profile=profile)}
+    used = len(after)
+    claims = claims.resolve().relative_to(ROOT) if claims.resolve().is_relative_to(ROOT) else claims
+    print(f"done in {time.perf_counter() - t0:.0f} s: {len(after - before)} run(s) trained, "
+          f"{used - len(after - before)} loaded from the store ({root}).\n"
+          f"Look at {claims} (paper against ours), {executed_dir(profile).relative_to(ROOT)}/ (the notebooks) "
+          f"and figures/{'' if profile == 'full' else profile + '/'} (PNG and PDF).")
     return 0

@@ -48,7 +48,9 @@ def schedule_axes(schedule: Schedule, iterations: int, ax=None, label: str | Non
 
 
 def plot_schedule(schedule: Schedule, iterations: int, path: str | Path) -> list[Path]:
-    ax = schedule_axes(schedule, iterations)
+    params = ", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}" for k, v in schedule.to_dict().items()
+                       if k not in ("policy", "stages"))
+    ax = schedule_axes(schedule, iterations, label=f"{schedule.policy}: {params}" if params else schedule.policy)
     return save(ax.figure, path)
 
 

@@ -132,7 +132,12 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 def cmd_study(a: argparse.Namespace) -> int:
     from .notebooks import reproduce
 
-    return reproduce(profile=a.profile, only=a.only, out=a.out, train_missing=a.train)
+    try:
+        return reproduce(profile=a.profile, only=a.only, out=a.out, train_missing=a.train)
+    except KeyboardInterrupt:  # Ctrl-C: one line, not papermill's 45-line traceback
+        print("\ninterrupted: finished runs are stored and an interrupted run keeps its checkpoint; "
+              "run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 def cmd_figures(a: argparse.Namespace) -> int:

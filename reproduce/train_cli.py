@@ -126,7 +126,10 @@ def cmd_range_test(a: argparse.Namespace, schedule_from_args) -> int:
     if a.plot:
         from .plots import plot_range_test, save
 
-        save(plot_range_test(run).figure, a.plot)
+        s = run.summary
+        title = (f"LR range test: {cfg.model}, batch {cfg.batch_size}, {s['mode']} {s['start_lr']:g} -> {s['end_lr']:g} "
+                 f"in {s['iterations']:,} iterations")
+        save(plot_range_test(run, title=title).figure, a.plot)
     print(json.dumps({"run": str(run.path), **run.summary}, indent=2, default=str))
     return 0
 

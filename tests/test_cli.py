@@ -17,9 +17,16 @@ def test_help_lists_subcommands():
         assert cmd in out
 
 
-def test_schedule_prints_csv(capsys):
-    assert main(["schedule", "--policy", "triangular2", "--base-lr", "0.001", "--max-lr", "0.006",
-                 "--stepsize", "2000", "--iterations", "10000"]) == 0
+def test_schedule_prints_a_summary_and_every_row_on_request(capsys):
+    args = ["schedule", "--policy", "triangular2", "--base-lr", "0.001", "--max-lr", "0.006", "--stepsize", "2000",
+            "--iterations", "10000"]
+    assert main(args) == 0
+    summary = capsys.readouterr().out.splitlines()
+    assert summary[0] == "triangular2: 10,000 iterations; base_lr 0.001, max_lr 0.006, stepsize 2000"
+    assert len(summary) < 20 and "--csv" in summary[-1]
+    assert summary[1] == "lr: lowest 0.001 (iteration 0), highest 0.006 (iteration 2,000)"
+    assert any(line.split() == ["2,498", "0.004755"] for line in summary)
+    assert main([*args, "--csv", "-"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "iteration,lr,momentum" and len(lines) == 10001
     assert lines[2001].startswith("2000,0.006,")
@@ -46,6 +53,13 @@ def test_schedule_bad_input_is_one_line_exit_2(args, word):
                        capture_output=True, text=True)
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and word in r.stderr and "Traceback" not in r.stderr
+
+
+def test_schedule_rows_piped_into_head_end_quietly():
+    r = subprocess.run(f"{sys.executable} -m reproduce schedule --policy fixed --base-lr 0.1 --iterations 200000 "
+                       "--csv - | head -3", shell=True, capture_output=True, text=True)
+    assert r.stdout.splitlines() == ["iteration,lr,momentum", "0,0.1,", "1,0.1,"]
+    assert "Error" not in r.stderr and "Traceback" not in r.stderr
 
 
 def test_stepsize_cli(capsys):
@@ -107,3 +121,15 @@ def test_run_study_filter_that_matches_nothing_is_an_error(args, word, tmp_path,
     assert main(["run-study", str(spec), *args]) == 2
     err = capsys.readouterr().err
     assert word in err and err.count("\n") == 1
+
+
+def test_ctrl_c_on_study_is_one_line_with_the_resume_hint(monkeypatch, capsys):
+    from reproduce import notebooks
+
+    def interrupted(**_k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(notebooks, "reproduce", interrupted)
+    assert main(["study", "--profile", "quick"]) == 130
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("interrupted:") and "run the same command again" in err and len(err.splitlines()) == 1

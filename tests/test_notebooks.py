@@ -2,6 +2,7 @@
 figures and claims table are built from what the runs stored."""
 
 import re
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -56,3 +57,27 @@ def test_render_from_cache_trains_nothing_and_lists_missing(tmp_path):
     assert not list(tmp_path.rglob("metrics.jsonl*"))
     text = banner("full", spec)
     assert "Not yet run" in text and "adam-clr (seed 0)" in text and "adam-range (seed 0)" in text
+
+
+def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, capsys):
+    import json
+
+    from reproduce import notebooks
+
+    root = tmp_path / "results"
+
+    def store(label):
+        d = root / "07_adam_clr" / f"{label}-s0-0000"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"label": label, "seed": 0, "profile": "quick"}))
+        (d / "summary.json").write_text(json.dumps({"status": "finished"}))
+
+    store("adam-fixed")  # already in the store
+    monkeypatch.setattr(notebooks, "execute", lambda study, *a, **k: store("adam-clr") or
+                        notebooks.executed_dir("quick") / f"{study}.ipynb")
+    monkeypatch.setattr(figures, "make_all", lambda *a, **k: [])
+    monkeypatch.setattr(claims, "write_claims", lambda root, dest: Path(dest))
+    assert notebooks.reproduce(profile="quick", only=["07_adam_clr"], out=str(root)) == 0
+    out = capsys.readouterr().out
+    assert "1 run(s) trained, 1 loaded from the store" in out
+    assert "notebooks/executed/quick/ (the notebooks)" in out and "figures/quick/" in out
