@@ -209,6 +209,11 @@ def _load_torchvision(root: Path, split: str, download: bool) -> ImageSet:
         ds = CIFAR10(str(root), train=split == "train", download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted"
         raise DataError(f"CIFAR-10 not found or corrupt under {root} ({e}). {HOW_TO_GET}") from e
+    except OSError as e:  # no network (URLError is an OSError), a proxy, a full disk
+        reason = getattr(e, "reason", None) or e.strerror or e
+        raise DataError(f"data=download failed: CIFAR-10 could not be downloaded ({reason}); point at a local copy "
+                        f"with --data PATH or {ENV_VAR}=PATH (a folder with cifar-10-batches-py/, the npz shards or "
+                        "train/ and test/ image folders)") from e
     return ImageSet(
         _from_hwc(ds.data), torch.tensor(ds.targets, dtype=torch.int64),
         source=f"torchvision:{root}" + (" (download)" if download else ""),

@@ -3,6 +3,7 @@ and CLAIMS.md. Notebooks train through the results cache, so stored runs are onl
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -40,15 +41,19 @@ def execute(study: str, profile: str, *, out: str | None = None, dest: Path | No
     dest = Path(dest or executed_dir(profile))
     dest.mkdir(parents=True, exist_ok=True)
     target = dest / f"{study}.ipynb"
-    pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(target), parameters=params, cwd=str(ROOT),
+    # rendered beside the target and moved into place only when every cell ran: a failure never
+    # replaces the committed notebook with a half-executed one (the failed copy is kept, named so)
+    partial = dest / f"{study}.failed.ipynb"
+    pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(partial), parameters=params, cwd=str(ROOT),
                         kernel_name="python3", progress_bar=False, log_output=False)
+    os.replace(partial, target)
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(nbformat.read(target, as_version=4))
     target.with_suffix(".html").write_text(html)
     return target
 
 
 def reproduce(profile: str | None = None, only: list[str] | None = None, out: str | None = None,
-              train_missing: bool = True) -> int:
+              train_missing: bool = True, data: str | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
     from .claims import write_claims
@@ -72,10 +77,16 @@ def reproduce(profile: str | None = None, only: list[str] | None = None, out: st
         raise ValueError(f"unknown study {sorted(unknown)}: expected some of {', '.join(STUDIES)}")
     for study in tqdm(studies, desc="notebooks", unit="nb"):
         try:
-            path = execute(study, profile, out=out, parameters=None if train_missing else {"train_missing": False})
+            params = ({} if train_missing else {"train_missing": False}) | ({"data": data} if data else {})
+            path = execute(study, profile, out=out, parameters=params or None)
         except PapermillExecutionError as e:
+            failed = executed_dir(profile) / f"{study}.failed.ipynb"
+            if e.ename == "DataError":  # no data, no download: the one line that says what to do
+                tqdm.write(f"error: {e.evalue}", file=sys.stderr)  # on its own line, above the bar
+                return 2
             print(f"\nnotebook {study} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-                  f"(the partly executed notebook is in {executed_dir(profile) / (study + '.ipynb')})", file=sys.stderr)
+                  f"(the partly executed copy is {failed.relative_to(ROOT)}; the last good notebook is untouched)",
+                  file=sys.stderr)
             return 1
         tqdm.write(f"executed {path.relative_to(ROOT)} (+ .html)")
     for path in make_all(root, ROOT / "figures"):

@@ -133,7 +133,7 @@ def cmd_study(a: argparse.Namespace) -> int:
     from .notebooks import reproduce
 
     try:
-        return reproduce(profile=a.profile, only=a.only, out=a.out, train_missing=a.train)
+        return reproduce(profile=a.profile, only=a.only, out=a.out, train_missing=a.train, data=a.data)
     except KeyboardInterrupt:  # Ctrl-C: one line, not papermill's 45-line traceback
         print("\ninterrupted: finished runs are stored and an interrupted run keeps its checkpoint; "
               "run the same command again to resume", file=sys.stderr)
@@ -220,6 +220,7 @@ def add_commands(sub) -> None:
                    help="default: full on a CUDA machine, quick otherwise")
     s.add_argument("--only", nargs="+", metavar="STUDY", help="e.g. 04_clr_vs_fixed")
     s.add_argument("--out", help="results root override (default: the YAML's, experiments/results)")
+    s.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else torchvision's download)")
     s.add_argument("--no-train", dest="train", action="store_false",
                    help="render from stored runs only; list the missing ones instead of training them")
     s.set_defaults(func=cmd_study)

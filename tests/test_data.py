@@ -157,3 +157,24 @@ def test_evaluator_reports_exact_subset(tmp_path):
     assert ev["test_accuracy_all"] == pytest.approx(10 / 40)
     assert ev["test_accuracy_exact_as_jpeg"] == 1.0
     assert ev["test_accuracy_lo95"] < 1.0 == ev["test_accuracy_hi95"]
+
+
+def test_no_data_and_no_network_is_one_line_saying_how_to_point_at_a_copy(tmp_path, monkeypatch, capsys):
+    import urllib.error
+
+    import torchvision.datasets
+
+    from reproduce.cli import main
+    from reproduce.data import _load_cached
+
+    def offline(*_a, **_k):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", offline)
+    monkeypatch.delenv("CIFAR10_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    _load_cached.cache_clear()
+    assert main(["train", "--model", "keras_cnn", "--iterations", "2", "--no-progress", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: data=download failed") and "--data PATH or CIFAR10_DIR=PATH" in err
+    assert len(err.splitlines()) == 1 and "Temporary failure in name resolution" in err

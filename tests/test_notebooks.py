@@ -81,3 +81,28 @@ def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert "1 run(s) trained, 1 loaded from the store" in out
     assert "notebooks/executed/quick/ (the notebooks)" in out and "figures/quick/" in out
+
+
+def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, monkeypatch, capsys):
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    from reproduce import notebooks
+
+    dest = tmp_path / "nb"
+    dest.mkdir()
+    good = dest / "07_adam_clr.ipynb"
+    good.write_text("the committed record")
+
+    def fails(src, out, **_k):
+        Path(out).write_text("half executed")
+        raise PapermillExecutionError(3, 3, "load_cifar10()", "DataError", "data=download failed: ... --data PATH", [])
+
+    monkeypatch.setattr(pm, "execute_notebook", fails)
+    monkeypatch.setattr(notebooks, "executed_dir", lambda profile: dest)
+    with pytest.raises(PapermillExecutionError):
+        notebooks.execute("07_adam_clr", "quick", dest=dest)
+    assert good.read_text() == "the committed record" and (dest / "07_adam_clr.failed.ipynb").exists()
+    assert notebooks.reproduce(profile="quick", only=["07_adam_clr"], out=str(tmp_path / "r")) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
+    assert errors == ["error: data=download failed: ... --data PATH"]  # the progress bar aside, one line
