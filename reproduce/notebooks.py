@@ -45,7 +45,8 @@ def execute(study: str, profile: str, *, out: str | None = None, dest: Path | No
     # replaces the committed notebook with a half-executed one (the failed copy is kept, named so)
     partial = dest / f"{study}.failed.ipynb"
     pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(partial), parameters=params, cwd=str(ROOT),
-                        kernel_name="python3", progress_bar=False, log_output=False)
+                        kernel_name="python3", progress_bar=False, log_output=False,
+                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no TCP / shutdown chatter
     os.replace(partial, target)
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(nbformat.read(target, as_version=4))
     target.with_suffix(".html").write_text(html)
