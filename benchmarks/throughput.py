@@ -43,6 +43,12 @@ def _sync(device: str) -> None:
 def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
     """Time ``steps`` optimizer steps after ``warmup`` untimed ones; returns seconds. ``barrier``
     (concurrent workers) is called between warm-up and timing, so all time the same window."""
+    def forward_backward(m, x, y):
+        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
+            loss = F.cross_entropy(m(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+
     it = iter(batches)
     t0 = None
     for i in range(warmup + steps):
@@ -54,16 +60,10 @@ def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
         x, y = next(it)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
 
-        def forward_backward(m, x=x, y=y):
-            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
-                loss = F.cross_entropy(m(x), y)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-
         if isinstance(model, CompiledOrEager):  # a mode: compiled while it works, else eager
-            model.run(forward_backward)
+            model.run(forward_backward, x, y)
         else:
-            forward_backward(model)
+            forward_backward(model, x, y)
         opt.step()
     _sync(device)
     return time.perf_counter() - t0

@@ -15,6 +15,7 @@ takes the process count that benchmark found fastest in aggregate.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import signal
@@ -24,8 +25,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .results import RunDir, read_json, run_id
-from .train import TrainConfig
+from .results import RunDir, read_json
+from .train import TrainConfig, range_key, run_dir
 
 STARTUP_S = 25.0  # a child's Python, CUDA and data start, and cuDNN's autotuning
 MARGIN = 1.15  # estimates are stretched by this much before a run is started
@@ -53,13 +54,7 @@ class Job:
 
     @property
     def path(self) -> Path:
-        extra = {}
-        if self.rng is not None:
-            r = self.rng
-            extra = {"range_start_lr": r["start_lr"], "range_end_lr": r["end_lr"], "range_mode": r.get("mode", "linear"),
-                     "range_eval_every": r.get("eval_every"), "range_eval_images": r.get("eval_images"),
-                     "range_diverge": r.get("diverge", 4.0)}
-        return Path(self.root) / self.cfg.experiment / run_id(self.cfg.to_dict() | extra)
+        return run_dir(self.cfg, self.root, None if self.rng is None else range_key(**self.rng)).path
 
     @property
     def iterations(self) -> int:
@@ -69,7 +64,7 @@ class Job:
 
     @property
     def evaluations(self) -> int:
-        every = (self.rng or {}).get("eval_every") if self.rng is not None else self.cfg.eval_every
+        every = self.rng.get("eval_every") if self.rng is not None else self.cfg.eval_every
         return self.iterations // every + 1 if every else max(1, round(self.iterations * self.cfg.batch_size / 50_000))
 
 
@@ -180,10 +175,12 @@ def _progress(job: Job) -> str:
         with open(m, "rb") as f:
             f.seek(max(0, m.stat().st_size - 4096))
             tail = f.read().decode(errors="ignore").splitlines()
-        for line in reversed(tail):
-            if '"iteration": ' in line:
-                it = int(line.split('"iteration": ')[1].split(",")[0].split("}")[0])
+        for line in reversed(tail[1:] if len(tail) > 1 else tail):  # the first may be cut by the seek
+            try:
+                it = json.loads(line)["iteration"]
                 break
+            except (ValueError, KeyError):  # a line being written
+                continue
     return f"{job.name} {it}/{job.iterations}"
 
 

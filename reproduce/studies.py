@@ -49,6 +49,8 @@ _Loader.add_implicit_resolver(
     list("-+0123456789"),
 )
 
+NUMERIC_KEYS = ("iterations", "epochs", "batch_size", "momentum", "weight_decay", "train_subset", "test_subset",
+                "eval_every", "log_every", "checkpoint_every")
 RANGE_KEYS = ("start_lr", "end_lr", "mode", "eval_every", "eval_images", "diverge")
 
 
@@ -120,17 +122,13 @@ def validate_spec(spec: Any, need_runs: bool = True) -> list[str]:
         for k, v in d.items():
             if isinstance(v, str) and k in NUMERIC_KEYS:
                 out.append(f"{place}.{k}: {v!r} is a string: expected a number (write it unquoted)")
-        if any(p.startswith(place) for p in out):
+        if any(p.startswith((place + ".", place + ":")) for p in out):
             continue
         try:
             TrainConfig.from_dict(d | {"seed": 0})
         except (ValueError, TypeError) as e:
             out.append(f"{place}: {e}")
     return out
-
-
-NUMERIC_KEYS = ("iterations", "epochs", "batch_size", "momentum", "weight_decay", "train_subset", "test_subset",
-                "eval_every", "log_every", "checkpoint_every")
 
 
 def _as_list(spec: dict, key: str, out: list[str]) -> list:

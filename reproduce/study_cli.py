@@ -26,16 +26,22 @@ def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
     return None if mode == "auto" else mode
 
 
+def _spec(a: argparse.Namespace, file: str) -> dict:
+    """A study file, read and checked, with the command line's --data/--device/--out over it."""
+    from .studies import read_spec
+
+    spec = read_spec(file)
+    spec.update({k: getattr(a, k) for k in ("data", "device", "out") if getattr(a, k) is not None})
+    return spec
+
+
 def cmd_run_study(a: argparse.Namespace) -> int:
-    from .studies import read_spec, run_study
+    from .studies import run_study
     from .train import Interrupted
 
     if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0]:
         return _run_lease(a)
-    spec = read_spec(a.file[0])
-    for k in ("data", "device", "out"):
-        if getattr(a, k) is not None:
-            spec[k] = getattr(a, k)
+    spec = _spec(a, a.file[0])
     if (mode := _step_mode(a, spec.get("device"))) is not None:
         spec["step_mode"] = mode
     t0 = time.perf_counter()
@@ -66,7 +72,7 @@ def _run_lease(a: argparse.Namespace) -> int:
         run_lease,
     )
     from .results import device_name
-    from .studies import execute, expand, read_spec
+    from .studies import execute, expand
 
     if a.time_limit is not None and not a.time_limit > 0:
         raise ValueError(f"time-limit={a.time_limit} is invalid: expected seconds > 0")
@@ -75,12 +81,7 @@ def _run_lease(a: argparse.Namespace) -> int:
     jobs: list[Job] = []
     for target in a.file:
         file, labels = parse_target(target)
-        if not Path(file).exists():
-            raise ValueError(f"file={file!r} is invalid: no such study file")
-        spec = read_spec(file)
-        for k in ("data", "device", "out"):
-            if getattr(a, k) is not None:
-                spec[k] = getattr(a, k)
+        spec = _spec(a, file)
         root = spec.get("out") or "experiments/results"
         only = labels if labels else a.only
         if labels and a.only:
@@ -114,13 +115,9 @@ def _run_lease(a: argparse.Namespace) -> int:
 
 def cmd_sweep(a: argparse.Namespace) -> int:
 
-    from .studies import read_spec
     from .sweep import sweep
 
-    spec = read_spec(a.file)
-    for k in ("data", "device", "out"):
-        if getattr(a, k) is not None:
-            spec[k] = getattr(a, k)
+    spec = _spec(a, a.file)
     extra = {k: getattr(a, k) for k in ("partition", "gpus_per_node", "cpus_per_task", "timeout_min", "parallelism")}
     results = sweep(spec, a.executor, folder=a.folder, only=a.only, seeds=a.seeds, wait=a.wait, **extra)
     for r in results if a.wait else []:

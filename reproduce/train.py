@@ -223,14 +223,14 @@ class CompiledOrEager:
 
         warnings.warn(f"torch.compile failed, training eagerly instead ({self.failed[:200]})", stacklevel=3)
 
-    def run(self, fn):
-        """``fn(module)``, with the compiled module while it works, else the eager one."""
+    def run(self, fn, *args):
+        """``fn(module, *args)``, with the compiled module while it works, else the eager one."""
         if self.compiled is not None:
             try:
-                return fn(self.compiled)
+                return fn(self.compiled, *args)
             except Exception as e:  # noqa: BLE001 - dynamo/inductor errors surface at the first call
                 self._fall_back(e)
-        return fn(self.eager)
+        return fn(self.eager, *args)
 
 
 class Evaluator:
@@ -378,6 +378,18 @@ def prepare(cfg: TrainConfig, device: str | None = None, rank: int = 0, world: i
     return loader, model, data_info, make_evaluator
 
 
+def range_key(*, start_lr: float, end_lr: float, mode: str = "linear", eval_every: int | None = None,
+              eval_images: int | None = None, diverge: float = 4.0) -> dict:
+    """A range test's arguments as they enter its run id (with range_test's defaults)."""
+    return {"range_start_lr": start_lr, "range_end_lr": end_lr, "range_mode": mode, "range_eval_every": eval_every,
+            "range_eval_images": eval_images, "range_diverge": diverge}
+
+
+def run_dir(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, range_args: dict | None = None) -> RunDir:
+    """Where ``cfg`` is stored (a range test's arguments, from :func:`range_key`, are part of its id)."""
+    return RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict() | (range_args or {})))
+
+
 # ---------------------------------------------------------------- the loop
 
 
@@ -392,7 +404,7 @@ def train(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, *, force: bool = Fa
     DistributedDataParallel, each rank trains on its slice of every global batch, logged
     metrics are averaged over ranks, and rank 0 alone writes.
     """
-    rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict()))
+    rd = run_dir(cfg, root)
     if cached_only:
         return rd.load() if rd.finished() else None
     rank, world = distributed.init()
@@ -491,6 +503,14 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         pending = 0
         return loss
 
+    def forward_backward(m, x, y):  # through `stepper`: redone eagerly if a compiled step fails
+        with _autocast(dev, cfg.amp):
+            out = m(x)
+            loss = F.cross_entropy(out, y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return out, loss
+
     status, diverged_at = "running", None
     model.train()
     t0 = t_train = time.perf_counter()
@@ -500,15 +520,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         while it < total and status == "running":
             epoch, first = divmod(it, ipe)
             for x, y in loader.epoch(epoch, start=first):
-                def forward_backward(m, x=x, y=y):  # noqa: E306 - redone eagerly if a compiled step fails
-                    with _autocast(dev, cfg.amp):
-                        out = m(x)
-                        loss = F.cross_entropy(out, y)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    return out, loss
-
-                out, loss = stepper.run(forward_backward)
+                out, loss = stepper.run(forward_backward, x, y)
                 optimizer.step()
                 scheduler.step()
                 loss_buf[pending] = loss.detach()
@@ -604,9 +616,9 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
     training run: rows of kind ``range`` in metrics.jsonl, the suggestions in summary.json."""
     if int(os.environ.get("WORLD_SIZE", "1")) > 1:
         raise ValueError("a range test runs in one process: start it without torchrun")
-    extra = {"range_start_lr": start_lr, "range_end_lr": end_lr, "range_mode": mode, "range_eval_every": eval_every,
-             "range_eval_images": eval_images, "range_diverge": diverge}
-    rd = RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict() | extra))
+    extra = range_key(start_lr=start_lr, end_lr=end_lr, mode=mode, eval_every=eval_every, eval_images=eval_images,
+                      diverge=diverge)
+    rd = run_dir(cfg, root, extra)
     if cached_only:
         return rd.load() if rd.finished() else None
     if eval_images is not None and not (isinstance(eval_images, int) and eval_images > 0):

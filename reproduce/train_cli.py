@@ -158,7 +158,7 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
                        epilog="example: python -m reproduce evaluate models/resnet56_c4_s0.fp16.pt --data $CIFAR10_DIR")
     e.add_argument("weights", help="an fp16 weights file written by export-weights")
     e.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else download)")
-    e.add_argument("--all", action="store_true", help="score all 10,000 test images too (about a minute on 2 cores)")
+    e.add_argument("--all", action="store_true", help="score all 10,000 test images too (ten times the work)")
     e.set_defaults(func=cmd_evaluate)
     x = sub.add_parser("export-weights", help="a stored run's model.pt as a small fp16 file with its config",
                        description="Write RUN/model.pt as fp16 to DEST, with the run's config, folder and recorded "

@@ -10,12 +10,16 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _smoke(out: Path, *args: str) -> dict:
+    """The benchmark with its tiny CPU settings (and ``args``), as a user runs it; its JSON."""
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke", "--device", "cpu",
+                    "--out", str(out), *args], check=True, capture_output=True, cwd=ROOT)
+    return json.loads(out.read_text())
+
+
 def test_benchmark_smoke(tmp_path):
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke", "--device", "cpu",
-                    "--out", str(out), "--profile-steps", "2", "--concurrency", "2"], check=True, capture_output=True,
-                   cwd=ROOT)
-    d = json.loads(out.read_text())
+    d = _smoke(out, "--profile-steps", "2", "--concurrency", "2")
     assert set(d["pipelines"]) == {"fast", "standard"}
     assert all(p["images_per_s"] > 0 for p in d["pipelines"].values())
     assert d["speedup"] == d["pipelines"]["fast"]["images_per_s"] / d["pipelines"]["standard"]["images_per_s"]
@@ -61,10 +65,7 @@ def test_the_benchmark_stays_inside_its_time_bound_and_says_what_it_skipped(tmp_
     from reproduce.lease import benchmark_speeds
 
     out = tmp_path / "bench.json"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--smoke", "--device", "cpu",
-                    "--out", str(out), "--concurrency", "2", "--max-seconds", "0"], check=True, capture_output=True,
-                   cwd=ROOT)
-    d = json.loads(out.read_text())
+    d = _smoke(out, "--concurrency", "2", "--max-seconds", "0")
     assert d["modes"][1] == {"mode": "fused", "images_per_s": None, "skipped": "over --max-seconds 0"}
     assert d["concurrency"][1] == {"processes": 2, "images_per_s": None, "skipped": "over --max-seconds 0"}
     assert list(benchmark_speeds(str(out), d["device_name"]).values()) == [{1: d["pipelines"]["fast"]["images_per_s"]}]
