@@ -88,7 +88,8 @@ def schedule_summary(s: schedules.Schedule, iterations: int, points: int = 9) ->
     lines = [f"{s.policy}: {iterations:,} iterations; " + ", ".join(
         f"{k} {v}" for k, v in s.to_dict().items() if k not in ("policy", "stages"))]
     if iterations:
-        scan = range(iterations) if iterations <= PLOT_LIMIT else range(0, iterations, iterations // PLOT_LIMIT + 1)
+        most = 1_000_000  # a summary in about a second, whatever the length
+        scan = range(iterations) if iterations <= most else range(0, iterations, iterations // most + 1)
         lo = min(scan, key=s.lr)
         hi = max(scan, key=s.lr)
         lines.append(f"lr: lowest {s.lr(lo):.6g} (iteration {lo:,}), highest {s.lr(hi):.6g} (iteration {hi:,})"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 from . import models
 from .data import Normalizer, load_cifar10
@@ -51,7 +52,9 @@ def evaluate(path: Path | str, data: str | None = None, exact_only: bool = False
     normalize = Normalizer(cfg["normalize"], train, "cpu")
 
     def predict(x):
-        return torch.cat([model(normalize(x[i:i + batch_size])).argmax(1) for i in range(0, len(x), batch_size)])
+        starts = tqdm(range(0, len(x), batch_size), desc=f"scoring {len(x):,} images", unit="batch", leave=False,
+                      disable=len(x) <= 2 * batch_size)
+        return torch.cat([model(normalize(x[i:i + batch_size])).argmax(1) for i in starts])
 
     out = {}
     exact = test.exact if test.exact is not None else torch.ones(len(test.y), dtype=torch.bool)
