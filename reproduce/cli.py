@@ -36,7 +36,7 @@ def _schedule_from_args(a: argparse.Namespace, iterations: int | None) -> schedu
 
 
 def add_schedule_args(p: argparse.ArgumentParser, required_policy: bool = True) -> None:
-    g = p.add_argument_group("schedule (PAPERS.md gives each formula)")
+    g = p.add_argument_group("schedule (each policy is a closed form in reproduce/schedules.py, with its source)")
     g.add_argument("--policy", required=required_policy, default=None if required_policy else "fixed",
                    help=f"one of: {', '.join(p_ for p_ in schedules.POLICIES if p_ != 'staged')} (and staged, "
                         "several of these one after another, from a study YAML or the API: CLR's three-stage run)")

@@ -79,12 +79,23 @@ class ImageSet:
 
     def describe(self) -> dict:
         """What a results file records about this data."""
-        out = {"source": self.source, "images": len(self), "sha256": self.sha256, "files": self.files}
+        # file names and checksums, not the folders they sat in: a path names a machine, not the data
+        out = {"source": without_folders(self.source), "images": len(self), "sha256": self.sha256,
+               "files": [Path(f).name for f in self.files]}
         if self.file_sha256:
             out["file_sha256"] = self.file_sha256
         if self.exact is not None:
             out["exact_images"] = int(self.exact.sum())
         return out
+
+
+def without_folders(source: str) -> str:
+    """``npz:/some/where/cifar10[:1000]`` -> ``npz:cifar10[:1000]``: the kind of source and the data
+    folder's own name, without the machine's path to it."""
+    kind, sep, rest = source.partition(":")
+    if not sep or not rest.startswith(("/", "~", ".")) and "/" not in rest:
+        return source
+    return f"{kind}:{Path(rest).name}"
 
 
 def _tensor_sha256(*tensors: torch.Tensor) -> str:

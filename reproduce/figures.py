@@ -16,31 +16,19 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from . import plots  # sets the backend (Agg outside notebooks) and the seaborn theme
-from .results import DEFAULT_ROOT, Run, find_runs
+from . import (
+    paper,
+    plots,  # sets the backend (Agg outside notebooks) and the seaborn theme
+)
+from .paper import smith_log
+from .results import DEFAULT_ROOT, Results, Run, study_results
 from .schedules import Schedule
 
-Results = dict[str, list[Run]]
-
 # Smith's own logged curves (experiments/reference/README.md gives each log's repository and path)
-REFERENCE = Path(__file__).resolve().parents[1] / "experiments" / "reference"
-SMITH_C1 = (("smith_sc_range_test_resnet56_5k.csv", "Smith's log, 0-3 in 5k it (Caffe, 8 GPUs x 125; 25,000-image tests)"),
+SMITH_C1 = ((paper.C1_LOG_CSV, "Smith's log, 0-3 in 5k it (Caffe, 8 GPUs x 125; 25,000-image tests)"),
             ("smith_sc_range_test_resnet56_20k.csv", "Smith's log, 0-3 in 20k it (same setting)"))
 SMITH_C4 = ("smith_resnet56_1cycle_bs512.csv",
             "Smith's log: caffe_1cycle, momentum 0.95 (Caffe, 4 GPUs x 128; 6,400-image tests)")
-
-
-def smith_log(name: str) -> pd.DataFrame:
-    """One of Smith's logged curves: iteration, lr, momentum, test_accuracy."""
-    return pd.read_csv(REFERENCE / name)
-
-
-def study_results(root: Path | str, study: str, profile: str) -> Results:
-    """Stored runs of one study and profile, grouped by label."""
-    out: Results = {}
-    for run in find_runs(root, study, profile=profile):
-        out.setdefault(run.config.get("label") or run.path.name, []).append(run)
-    return out
 
 
 def _profile_note(results: Results) -> str:
@@ -80,7 +68,7 @@ def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = 
 
 
 def schedules_overview(results: Results | None = None):
-    """01: every policy of PAPERS.md with the papers' parameters."""
+    """01: every policy of the papers with their parameters."""
     cases = [
         ("triangular 0.001-0.006, step 2000", Schedule("triangular", 0.001, 0.006, 2000), 10000),
         ("triangular2 0.001-0.006, step 2000", Schedule("triangular2", 0.001, 0.006, 2000), 10000),
@@ -140,11 +128,14 @@ def pytorch_schedulers(results: Results | None = None):
     return fig
 
 
+# the LR bounds the source read off its own range test, drawn as a band on ours
+PAPER_BOUNDS = {"C2": (paper.C2_BASE.value, paper.C2_MAX.value, "CLR paper"),
+                "C8": (paper.C8_BASE.value, paper.C8_MAX.value, "seed post")}
+
+
 def range_test(results: Results, claim: str):
     """03: loss and accuracy against LR for one claim's range tests (linear and exp side by side),
     with the bounds the source read off its own test shaded where it gives them."""
-    from .claims import PAPER_BOUNDS  # (claims builds on this module)
-
     runs = [r for rs in results.values() for r in rs
             if r.config.get("claim") == claim and r.summary.get("kind") == "range_test"]
     if not runs:
@@ -193,11 +184,9 @@ def _zoom_inset(ax, run: Run, zoom: Run):
 def clr_vs_fixed(results: Results):
     """04 (C3): cifar10-full test accuracy against iterations, one line per policy, and Table 1's
     value for that policy as a star at its iteration, so paper and run are read off one axis."""
-    from .claims import PAPER_C3  # (claims builds on this module)
-
     if not results:
         return None
-    ax = accuracy_curves(results, paper=PAPER_C3, paper_name="CLR Table 1")
+    ax = accuracy_curves(results, paper={k: (v.value, v.at) for k, v in paper.C3.items()}, paper_name="CLR Table 1")
     ax.set_title("C3: cifar10-full, CLR policies vs fixed LR" + _profile_note(results))
     return ax.figure
 
@@ -210,13 +199,11 @@ def one_cycle(results: Results):
     accuracy_curves(results, ax=ax)
     full = _profile_note(results) == ""
     if full:  # the author's run of C4, from his Caffe log
-        from .claims import PAPER_C4  # (claims builds on this module)
-
         log = smith_log(SMITH_C4[0])
         acc = log.dropna(subset=["test_accuracy"])
         ax.plot(acc["iteration"], acc["test_accuracy"], color="0.2", ls="--", marker=".", ms=4, lw=1, label=SMITH_C4[1])
-        ax.plot([9277], [PAPER_C4], marker="*", markersize=13, color="0.2", markeredgecolor="black", linestyle="none",
-                label=f"DA Table 1: {100 * PAPER_C4:.1f} %")
+        ax.plot([paper.C4.at], [paper.C4.value], marker="*", markersize=13, color="0.2", markeredgecolor="black", linestyle="none",
+                label=f"DA Table 1: {100 * paper.C4.value:.1f} %")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_xscale("log")
     ax.set_title("C4-C6: ResNet-56, 1cycle vs constant momentum vs step schedule" + _profile_note(results))

@@ -10,6 +10,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from .results import command
 from .studies import STUDIES, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,33 @@ def executed_dir(profile: str) -> Path:
     return NOTEBOOKS / "executed" if profile == "full" else NOTEBOOKS / "executed" / profile
 
 
+VOLATILE_CELL_KEYS = ("execution", "papermill")  # timestamps and durations of each cell
+
+
+def stable(nb):
+    """The notebook without what changes from one rendering of the same results to the next (times,
+    durations, the machine's paths, the Python patch version), so re-rendering leaves git clean."""
+    pm = nb.metadata.get("papermill")
+    if pm is not None:
+        nb.metadata["papermill"] = {k: v for k, v in pm.items()
+                                    if k in ("parameters", "default_parameters", "version", "exception")}
+    nb.metadata.get("language_info", {}).pop("version", None)
+    nb.metadata.pop("widgets", None)  # widget state of progress bars
+    for cell in nb.cells:
+        for k in VOLATILE_CELL_KEYS:
+            cell.metadata.pop(k, None)
+        if cell.cell_type == "code":
+            cell.outputs = [o for o in cell.outputs if not _is_progress(o)]
+    return nb
+
+
+def _is_progress(output) -> bool:
+    """tqdm bars and widget views: their text holds speeds and times."""
+    if output.get("output_type") == "stream" and output.get("name") == "stderr":
+        return "it/s]" in output.get("text", "") or "s/it]" in output.get("text", "")
+    return "application/vnd.jupyter.widget-view+json" in output.get("data", {})
+
+
 def execute(study: str, profile: str, *, out: str | None = None, dest: Path | None = None,
             parameters: dict | None = None) -> Path:
     """Run one notebook with its profile's parameters (plus overrides) and export HTML beside it."""
@@ -44,11 +72,14 @@ def execute(study: str, profile: str, *, out: str | None = None, dest: Path | No
     # rendered beside the target and moved into place only when every cell ran: a failure never
     # replaces the committed notebook with a half-executed one (the failed copy is kept, named so)
     partial = dest / f"{study}.failed.ipynb"
+    os.environ.setdefault("CLR_REPRO_COMMAND", command())  # what the runs' provenance records, not the kernel's argv
     pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(partial), parameters=params, cwd=str(ROOT),
                         kernel_name="python3", progress_bar=False, log_output=False,
                         extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no TCP / shutdown chatter
+    nb = stable(nbformat.read(partial, as_version=4))
+    nbformat.write(nb, partial)
     os.replace(partial, target)
-    html, _ = HTMLExporter(template_name="classic").from_notebook_node(nbformat.read(target, as_version=4))
+    html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
     target.with_suffix(".html").write_text(html)
     return target
 

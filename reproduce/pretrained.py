@@ -19,7 +19,8 @@ from . import models
 from .data import Normalizer, load_cifar10
 from .results import Run
 
-RECORDED = ("test_accuracy", "test_accuracy_all", "test_accuracy_exact_as_jpeg", "test_n")
+RECORDED = ("test_accuracy", "test_accuracy_all", "test_accuracy_exact_as_jpeg", "test_jpeg_lost", "test_jpeg_gained",
+            "test_n")
 
 
 def export(run_path: Path | str, dest: Path | str) -> Path:
@@ -59,13 +60,17 @@ def evaluate(path: Path | str, data: str | None = None, exact_only: bool = False
     out = {}
     exact = test.exact if test.exact is not None else torch.ones(len(test.y), dtype=torch.bool)
     if exact_only:
-        out["test_accuracy"] = (predict(test.x[exact]) == test.y[exact]).float().mean().item()
+        on_exact = predict(test.x[exact]) == test.y[exact]
     else:
         correct = predict(test.x) == test.y
-        out["test_accuracy"] = correct[exact].float().mean().item()
+        on_exact = correct[exact]
         out["test_accuracy_all"] = correct.float().mean().item()
+    out["test_accuracy"] = on_exact.float().mean().item()
     if test.jpeg_x is not None and test.exact is not None:
-        out["test_accuracy_exact_as_jpeg"] = (predict(test.jpeg_x[exact]) == test.y[exact]).float().mean().item()
+        as_jpeg = predict(test.jpeg_x[exact]) == test.y[exact]
+        out["test_accuracy_exact_as_jpeg"] = as_jpeg.float().mean().item()
+        out["test_jpeg_lost"] = int((on_exact & ~as_jpeg).sum())
+        out["test_jpeg_gained"] = int((~on_exact & as_jpeg).sum())
     out["test_n"] = int(exact.sum())
     out["test_n_all"] = len(test.y)
     return {"measured": out, "recorded": blob["recorded"], "run": blob["run"], "config": cfg}
@@ -80,6 +85,9 @@ def report(result: dict) -> str:
         if k in ("test_n", "test_n_all"):
             continue
         rec = result["recorded"].get(k)
+        if k.startswith("test_jpeg_"):  # counts of images
+            lines.append(f"  {k:28s} recorded {'-' if rec is None else rec}  now {v}")
+            continue
         images = result["measured"]["test_n_all"] if k == "test_accuracy_all" else n
         diff = "" if rec is None else f"  (difference {round((v - rec) * images):+d} of {images:,} images)"
         lines.append(f"  {k:28s} recorded {'-' if rec is None else f'{rec:.4f}'}  now {v:.4f}{diff}")

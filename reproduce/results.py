@@ -130,6 +130,17 @@ def _program() -> str:
     return f"python -m {Path(sys.argv[0]).parent.name}" if name == "__main__.py" else name
 
 
+def command() -> str:
+    """The command a person typed to start this run. A notebook kernel's own argv
+    (``ipykernel_launcher.py -f …json``) says nothing, so ``study`` passes its command to the
+    kernels it starts in ``CLR_REPRO_COMMAND``."""
+    if os.environ.get("CLR_REPRO_COMMAND"):
+        return os.environ["CLR_REPRO_COMMAND"]
+    if Path(sys.argv[0]).name == "ipykernel_launcher.py":
+        return "a notebook opened by hand (its kernel started the run)"
+    return " ".join([_program(), *sys.argv[1:]])
+
+
 def provenance(device: str, data: dict, seed: int) -> dict:
     import numpy
     import torch
@@ -137,7 +148,7 @@ def provenance(device: str, data: dict, seed: int) -> dict:
 
     return {
         "git": git_info(),
-        "command": " ".join([_program(), *sys.argv[1:]]),
+        "command": command(),
         "python": platform.python_version(),
         "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__, "numpy": numpy.__version__},
         "device": device,
@@ -322,6 +333,17 @@ def find_runs(root: Path | str = DEFAULT_ROOT, experiment: str | None = None, **
         if run.summary and all(run.config.get(k) == v for k, v in match.items()):
             runs.append(run)
     return runs
+
+
+Results = dict[str, list[Run]]
+
+
+def study_results(root: Path | str, study: str, profile: str) -> Results:
+    """Stored runs of one study and profile, grouped by label."""
+    out: Results = {}
+    for run in find_runs(root, study, profile=profile):
+        out.setdefault(run.config.get("label") or run.path.name, []).append(run)
+    return out
 
 
 def summaries(runs: Iterable[Run]) -> pd.DataFrame:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
+
+from . import paper
 
 ROUNDINGS = ("nearest", "ceil", "floor")
 ADVICE_EPOCHS = (2, 10)
@@ -53,37 +54,14 @@ def stepsize(images: int, batch_size: int, epochs_per_step: float, rounding: str
     return step
 
 
-@dataclass(frozen=True)
-class PaperRow:
-    """One setting of claim C9 with the figure the paper (or the seed notes) quotes."""
-
-    setting: str
-    images: int
-    batch_size: int
-    epochs_per_step: float
-    paper_iterations_per_epoch: int
-    paper_stepsize: int | None
-
-
-CIFAR10_TRAIN = 50_000
-IMAGENET_TRAIN = 1_281_167
-
-# The paper's own figures (PAPERS.md, C9): reference values, not measurements.
-PAPER_ROWS = (
-    PaperRow("CIFAR-10, batch 100 (cifar10-full)", CIFAR10_TRAIN, 100, 4, 500, 2_000),
-    PaperRow("AlexNet, ImageNet, batch 256", IMAGENET_TRAIN, 256, 6, 5_005, 30_000),
-    PaperRow("GoogLeNet, ImageNet, batch 128", IMAGENET_TRAIN, 128, 2, 10_009, 20_000),
-    PaperRow("GoogLeNet, ImageNet, batch 128", IMAGENET_TRAIN, 128, 3, 10_009, 30_000),
-    PaperRow("GoogLeNet, ImageNet, batch 128", IMAGENET_TRAIN, 128, 4, 10_009, 40_000),
-    PaperRow("GoogLeNet range test (4 epochs)", IMAGENET_TRAIN, 128, 4, 10_009, None),
-)
+CIFAR10_TRAIN, IMAGENET_TRAIN = paper.CIFAR10_TRAIN, paper.IMAGENET_TRAIN
 
 
 def paper_table() -> list[dict]:
     """Claim C9 recomputed: our iterations per epoch (three roundings) and stepsize beside the
     paper's; ``stepsize_rel_diff`` says how far the paper's round number is from k epochs."""
     rows = []
-    for r in PAPER_ROWS:
+    for r in paper.C9:
         ours = iterations_per_epoch(r.images, r.batch_size)
         step = round(r.epochs_per_step * ours)
         rows.append(
@@ -95,14 +73,14 @@ def paper_table() -> list[dict]:
                 "it_per_epoch": ours,
                 "it_per_epoch_ceil": iterations_per_epoch(r.images, r.batch_size, "ceil"),
                 "it_per_epoch_floor": iterations_per_epoch(r.images, r.batch_size, "floor"),
-                "paper_it_per_epoch": r.paper_iterations_per_epoch,
+                "paper_it_per_epoch": r.iterations_per_epoch,
                 "epochs_per_step": r.epochs_per_step,
                 "stepsize": step,
-                "paper_stepsize": r.paper_stepsize,
-                "it_per_epoch_match": ours == r.paper_iterations_per_epoch,
+                "paper_stepsize": r.stepsize,
+                "it_per_epoch_match": ours == r.iterations_per_epoch,
                 "stepsize_rel_diff": None
-                if r.paper_stepsize is None
-                else (step - r.paper_stepsize) / r.paper_stepsize,
+                if r.stepsize is None
+                else (step - r.stepsize) / r.stepsize,
             }
         )
     return rows

@@ -236,6 +236,13 @@ def missing_runs(spec: dict[str, Any]) -> list[str]:
             if execute(cfg, rng, root, cached_only=True) is None]
 
 
+def not_run_yet(spec: dict[str, Any]) -> str:
+    """What a notebook shows instead of an empty table: this profile's runs that are missing."""
+    missing = missing_runs(spec)
+    return (f"**Not run yet** in the {spec.get('profile', '')} profile: " + (", ".join(missing) or "no runs listed")
+            + ". The other profile's results are never shown in its place.")
+
+
 def banner(profile: str, spec: dict[str, Any] | None = None) -> str:
     """The line a notebook shows first: what kind of result the reader is looking at."""
     missing = missing_runs(spec) if spec else []

@@ -234,10 +234,11 @@ class CompiledOrEager:
 
 
 class Evaluator:
-    """Test-set accuracy, honest about a partly exact test set (``shared/data/README.md``):
+    """Test-set accuracy, honest about a partly exact test set (README, "The test set"):
     ``test_accuracy`` on the exact images with a 95 % Wilson interval, ``test_accuracy_all`` on
-    all of them, and — when a JPEG copy exists — the exact images in JPEG form, so the paired
-    difference shows what JPEG costs this model. With a fully exact test set all agree."""
+    all of them, and — when a JPEG copy exists — the exact images in JPEG form with the number of
+    verdicts JPEG flips each way, so :mod:`reproduce.readings` can correct the all-images figure
+    for what JPEG costs this model. With a fully exact test set all agree."""
 
     def __init__(self, test: ImageSet, normalize: Normalizer, device: str, channels_last: bool, amp: bool,
                  batch_size: int = 1000) -> None:
@@ -267,19 +268,20 @@ class Evaluator:
         loss = F.cross_entropy(logits, self.y)
         stats = [correct.float().mean(), loss]
         if self.exact is not None:
-            stats.append(correct[self.exact].float().mean())
-            if self.jpeg_exact is not None:
-                jl = torch.cat(list(self._predict(model, self.jpeg_exact)))
-                stats.append((jl.argmax(1) == self.y[self.exact]).float().mean())
+            on_exact = correct[self.exact]
+            stats.append(on_exact.float().mean())
+            if self.jpeg_exact is not None:  # the same images as JPEG: accuracy, and the verdicts JPEG flips
+                as_jpeg = torch.cat(list(self._predict(model, self.jpeg_exact))).argmax(1) == self.y[self.exact]
+                stats += [as_jpeg.float().mean(), (on_exact & ~as_jpeg).sum().float(), (~on_exact & as_jpeg).sum().float()]
         vals = torch.stack(stats).tolist()  # the one host sync of an evaluation
         model.train(was)
         n_exact = int(self.exact.sum()) if self.exact is not None else len(self.y)
         acc = vals[2] if self.exact is not None else vals[0]
         lo, hi = wilson(acc, n_exact)
         out = {"test_accuracy": acc, "test_accuracy_lo95": lo, "test_accuracy_hi95": hi, "test_n": n_exact,
-               "test_accuracy_all": vals[0], "test_loss": vals[1]}
-        if len(vals) == 4:
-            out["test_accuracy_exact_as_jpeg"] = vals[3]
+               "test_accuracy_all": vals[0], "test_n_all": len(self.y), "test_loss": vals[1]}
+        if len(vals) == 6:  # reproduce.readings turns these into the JPEG-corrected accuracy
+            out |= {"test_accuracy_exact_as_jpeg": vals[3], "test_jpeg_lost": int(vals[4]), "test_jpeg_gained": int(vals[5])}
         return out
 
 

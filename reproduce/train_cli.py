@@ -36,7 +36,7 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--experiment", help="results sub-folder (default adhoc)")
     p.add_argument("--label", help="a short name for the run")
-    p.add_argument("--claim", help="the PAPERS.md claim id this run serves (C1...C9); CLAIMS.md is built from it")
+    p.add_argument("--claim", help="the claim id this run serves (C1...C9, as in CLAIMS.md); CLAIMS.md is built from it")
     p.add_argument("--profile", choices=("full", "quick", "smoke", "custom"), help="which profile the run belongs to")
     p.add_argument("--out", default="experiments/results", help="results root (default experiments/results)")
     p.add_argument("--force", action="store_true", help="re-run even if a finished run with this config is stored")

@@ -156,6 +156,7 @@ def test_evaluator_reports_exact_subset(tmp_path):
     assert ev["test_accuracy"] == 1.0 and ev["test_n"] == 10
     assert ev["test_accuracy_all"] == pytest.approx(10 / 40)
     assert ev["test_accuracy_exact_as_jpeg"] == 1.0
+    assert ev["test_n_all"] == 40 and ev["test_jpeg_lost"] == ev["test_jpeg_gained"] == 0
     assert ev["test_accuracy_lo95"] < 1.0 == ev["test_accuracy_hi95"]
 
 

@@ -1,0 +1,160 @@
+"""Three readings of one test accuracy on a partly exact test set, and the interval of a mean over seeds.
+
+The offline CIFAR-10 copy the project is developed with has 1,017 exact test images; the other
+8,983 are JPEG decodes (quality 75), which cost a model some accuracy. A run therefore records:
+
+- ``exact``: accuracy on the exact images — unbiased, but only 1,017 images (±2 points at 85 %);
+- ``all``: accuracy on all 10,000 — ten times the images, biased low by the JPEG ones;
+- ``corrected``: the all-10,000 figure with that bias removed. On the exact images the run is
+  also scored in their JPEG form, so the per-image difference d_i = [right on exact] − [right as
+  JPEG] is measured there; its mean δ estimates what JPEG costs on the 8,983 others, and
+
+      corrected = all + f · δ,      f = (N − n) / N   (n exact images of N)
+
+  Its variance adds the sampling of a N-image score, p(1 − p) / N, and the uncertainty of using
+  δ measured on the n exact images for the N − n others, f² · (D/n − δ²) · (1/n + 1/(N − n)),
+  with D the number of images whose verdict JPEG flips. (The exact images are the test set's
+  first 1,017 in the official order, which has no class or difficulty trend.) A run that
+  predates the flip count uses the largest D its accuracies allow, so its interval is wider,
+  never narrower, than the truth (``bounded``).
+
+With the official test set (every image exact) the three readings are one and the same.
+
+:func:`pooled` turns one reading of several seeds into an estimate with a 95 % interval that
+holds both the seed-to-seed spread and the test-set sampling (:func:`seed_variance`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+KINDS = ("exact", "all", "corrected")
+Z95 = 1.959963984540054
+NAMES = {"exact": "exact images", "all": "all 10k", "corrected": "JPEG-corrected"}
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One run's score and the sampling variance of that score over test images."""
+
+    value: float
+    var: float
+    bounded: bool = False  # ``var`` is an upper bound (the run did not record the JPEG flip count)
+
+
+def corrected(p_all: float, p_exact: float, p_jpeg: float, n_exact: int, n_all: int,
+              flips: int | None = None) -> Reading:
+    """The JPEG-corrected full-test accuracy (module docstring). ``p_jpeg``: accuracy on the exact
+    images in JPEG form; ``flips``: how many of them JPEG turns right→wrong or wrong→right."""
+    f = (n_all - n_exact) / n_all
+    delta = p_exact - p_jpeg
+    bounded = flips is None
+    if bounded:  # the most flips the two accuracies allow (Fréchet): every disagreement a flip
+        flips = n_exact * (min(p_exact, 1 - p_jpeg) + min(1 - p_exact, p_jpeg))
+    var_delta = max(flips / n_exact - delta * delta, 0.0) / n_exact * n_all / (n_all - n_exact)
+    value = min(max(p_all + f * delta, 0.0), 1.0)
+    return Reading(value, value * (1 - value) / n_all + f * f * var_delta, bounded)
+
+
+def readings(summary: dict, n_all: int | None = None) -> dict[str, Reading]:
+    """The three readings of a run's final test accuracy (fewer when the run recorded fewer).
+
+    ``n_all``: the size of the whole test set where the summary predates ``test_n_all``
+    (``Run.provenance['data']['test']['images']``)."""
+    p_e, n_e = summary.get("test_accuracy"), summary.get("test_n")
+    if p_e is None or not n_e:
+        return {}
+    n_all = summary.get("test_n_all") or n_all or n_e
+    p_a = summary.get("test_accuracy_all", p_e)
+    out = {"exact": Reading(p_e, p_e * (1 - p_e) / n_e)}
+    if n_all == n_e:  # every test image exact: one score
+        return out | {"all": out["exact"], "corrected": out["exact"]}
+    out["all"] = Reading(p_a, p_a * (1 - p_a) / n_all)
+    p_j = summary.get("test_accuracy_exact_as_jpeg")
+    if p_j is not None:
+        lost, gained = summary.get("test_jpeg_lost"), summary.get("test_jpeg_gained")
+        flips = None if lost is None or gained is None else lost + gained
+        out["corrected"] = corrected(p_a, p_e, p_j, n_e, n_all, flips)
+    return out
+
+
+def run_readings(run) -> dict[str, Reading]:
+    """:func:`readings` of a stored run, with the test-set size from its provenance."""
+    return readings(run.summary, ((run.provenance.get("data") or {}).get("test") or {}).get("images"))
+
+
+def seed_variance(groups: list[list[float]]) -> tuple[float, int]:
+    """Pooled within-group variance and its degrees of freedom: the seed-to-seed spread, read off
+    every setting that ran more than one seed (settings of one network and study share it)."""
+    ss = sum(float(np.sum((np.asarray(g) - np.mean(g)) ** 2)) for g in groups if len(g) > 1)
+    df = sum(len(g) - 1 for g in groups if len(g) > 1)
+    return (ss / df if df else float("nan"), df)
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A mean over seeds with its 95 % interval (``half`` is None when the spread is unmeasured)."""
+
+    value: float
+    half: float | None
+    n: int
+    df: int
+    bounded: bool = False
+    bounds: tuple[float, float] | None = None  # an asymmetric interval (an LR read on a grid), else value ± half
+
+    @property
+    def lo(self) -> float:
+        return self.bounds[0] if self.bounds else -math.inf if self.half is None else self.value - self.half
+
+    @property
+    def hi(self) -> float:
+        return self.bounds[1] if self.bounds else math.inf if self.half is None else self.value + self.half
+
+    def text(self, scale: float = 100, unit: str = " %", digits: int = 2, signed: bool = False,
+             spread: bool = True) -> str:
+        """``85.89 % ± 2.10 (n=3)``; ``spread=False`` leaves out the (n=...) note."""
+        v = f"{scale * self.value:{'+' if signed else ''}.{digits}f}{unit}"
+        if self.half is None:
+            return v + (f" (n={self.n}; seed spread not measured)" if spread else "")
+        note = f" (n={self.n}{', bound' if self.bounded else ''})" if spread else " (bound)" if self.bounded else ""
+        return f"{v} ± {scale * self.half:.{digits}f}{note}"
+
+
+def pooled(values: list[Reading], seed_var: float = float("nan"), df: int = 0) -> Estimate:
+    """Mean of one reading over seeds; its half-width is sqrt((t(df) · s/√k)² + (1.96 · √v̄)²).
+
+    s²/k is the seed-to-seed variance of a mean of k seeds (pooled, ``seed_variance``), taken at
+    Student's t quantile for its ``df``; v̄ the mean test-sampling variance of one score — not
+    divided by k, because every seed is scored on the same test images, so their sampling error
+    does not average out — at the normal quantile, as it is known rather than estimated from a few
+    seeds. With ``df`` = 0 (no setting ran two seeds) the spread is unmeasured and the estimate has
+    no interval."""
+    if not values:
+        raise ValueError("pooled() needs at least one reading")
+    k = len(values)
+    m = float(np.mean([r.value for r in values]))
+    bounded = any(r.bounded for r in values)
+    if df < 1 or not math.isfinite(seed_var):
+        return Estimate(m, None, k, 0, bounded)
+    v_test = float(np.mean([r.var for r in values]))
+    return Estimate(m, _half(seed_var / k, v_test, df), k, df, bounded)
+
+
+def _half(seed_part: float, test_part: float, df: int) -> float:
+    """95 % half-width of a seed-spread variance (Student's t on ``df``) and a test-sampling variance
+    (normal), each at its own quantile, added in quadrature."""
+    return math.hypot(float(stats.t.ppf(0.975, df)) * math.sqrt(seed_part), Z95 * math.sqrt(test_part))
+
+
+def difference(a: Estimate, b: Estimate, seed_var: float, df: int, va: float, vb: float) -> Estimate:
+    """``a − b`` of two settings scored on the same test images, with its 95 % interval: the seed
+    spread of both means plus both scores' sampling variance (``va``, ``vb``) — an upper bound, as
+    two models' errors on the same images are positively correlated."""
+    if df < 1 or not math.isfinite(seed_var):
+        return Estimate(a.value - b.value, None, min(a.n, b.n), 0, a.bounded or b.bounded)
+    half = _half(seed_var / a.n + seed_var / b.n, va + vb, df)
+    return Estimate(a.value - b.value, half, min(a.n, b.n), df, a.bounded or b.bounded)
