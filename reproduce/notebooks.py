@@ -44,6 +44,8 @@ def stable(nb):
     for cell in nb.cells:
         for k in VOLATILE_CELL_KEYS:
             cell.metadata.pop(k, None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = "injected-parameters"  # papermill draws a random id for the cell it adds
         if cell.cell_type == "code":
             cell.outputs = [o for o in cell.outputs if not _is_progress(o)]
     return nb
