@@ -105,3 +105,18 @@ def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, monkeypatc
     assert notebooks.reproduce(profile="quick", only=["07_adam_clr"], out=str(tmp_path / "r")) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["error: data=download failed: ... --data PATH"]  # the progress bar aside, one line
+
+
+def test_rendering_twice_gives_the_same_file_and_no_machine_paths(tmp_path):
+    """Re-rendering unchanged results must leave git clean: no times, durations, paths or random ids."""
+    first = execute("02_stepsize", "smoke", out=str(tmp_path / "results"), dest=tmp_path / "a").read_bytes()
+    second = execute("02_stepsize", "smoke", out=str(tmp_path / "results"), dest=tmp_path / "b").read_bytes()
+    assert first == second
+    assert b"input_path" not in first and b"start_time" not in first and b"duration" not in first
+
+
+def test_committed_notebooks_hold_no_machine_paths():
+    root = Path(__file__).resolve().parents[1]
+    for nb in sorted((root / "notebooks" / "executed").rglob("*.ipynb")):
+        text = nb.read_text()
+        assert "input_path" not in text and str(root) not in text, nb
