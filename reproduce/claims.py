@@ -121,6 +121,10 @@ def final_readings(r: Results, labels) -> dict[str, list[dict[str, Reading]]]:
             if any(run_readings(run) for run in r.get(label, []))}
 
 
+def _points(margin: float) -> str:
+    return f"{100 * margin:g} point" + ("" if round(100 * margin, 9) == 1 else "s")
+
+
 def _one(r: Results, label: str) -> Run | None:
     return (r.get(label) or [None])[0]
 
@@ -171,7 +175,7 @@ def _c1(r: Results) -> Outcome | None:
         vals.append(Reading(ratio, (s["final_accuracy"] or 0) * (1 - (s["final_accuracy"] or 0)) / n / (s["peak_accuracy"] or 1) ** 2))
     s2, df = seed_variance([[v.value for v in vals]])
     est = pooled(vals, s2, df)
-    part = judge("accuracy at LR 3 / its peak", f / p, est, C1_MARGIN)
+    part = judge("accuracy at LR 3 / its peak", f / p, est, C1_MARGIN, shown=est.text(1, "", 3))
     s = runs[0].summary
     ours = (f"peak accuracy {pct(s['peak_accuracy'])} at LR {s['peak_accuracy_lr']:.3g}; {pct(s['final_accuracy'])} at "
             f"LR {s['end_lr']:.3g}; ratio {est.text(1, '', 3)}; smoothed loss lowest at LR {s['min_loss_lr']:.3g} "
@@ -221,7 +225,8 @@ def _c2(r: Results) -> Outcome | None:
     parts = []
     for what, ref in (("base", paper.C2_BASE), ("max", paper.C2_MAX)):
         est = _lr_estimate(bounds[what])
-        parts.append(judge(f"{what} LR {est.value:.3g} [{est.lo:.2g}, {est.hi:.2g}]", ref.value, est, C2_FACTOR, log=True))
+        shown = f"{est.value:.3g} [{est.lo:.2g}, {est.hi:.2g}]" if est.half is not None else f"{est.value:.3g} (one seed)"
+        parts.append(judge(f"{what} LR", ref.value, est, C2_FACTOR, log=True, shown=shown))
     rule = (f"each bound against the paper's ({paper.C2_BASE.value:g}, {paper.C2_MAX.value:g}) on a log scale, margin a "
             f"factor {C2_FACTOR:g}; base = 10 %, max = 90 % of the accuracy's rise (fixed after seeing seed 0's curve); "
             "the interval spans the LR grid the accuracy was read on, and the seeds")
@@ -299,7 +304,8 @@ def _c3(r: Results) -> Outcome | None:
         s2, df = seed_variance(groups)
         d = difference(a, b, s2, df, float(va), float(vb))
         gap = paper.C3["triangular2-3stage"].value - paper.C3["fixed"].value
-        parts.append(judge("triangular2-3stage at 25k minus fixed at 70k", gap, d, C3_MARGIN))
+        parts.append(judge("triangular2-3stage at 25k minus fixed at 70k", gap, d, C3_MARGIN,
+                           shown=d.text(100, " points", signed=True)))
         texts.append(f"triangular2-3stage at 25k minus fixed at 70k: {d.text(100, ' points', signed=True)} (paper {100 * gap:+.1f})")
     extra = [f"{label} {pm_text([x.summary['test_accuracy'] for x in runs])} at "
              f"{max(x.summary.get('iterations_done', 0) for x in runs):,} it (exact images, n={len(runs)})"
@@ -341,7 +347,7 @@ def _c4(r: Results) -> Outcome | None:
         if label in est:
             ours += f"; {what}: {three(est[label])}"
     return Outcome(ours, part.verdict, _parts_reason([part], f"the mean of DA's schedule against {paper.C4.text()}, margin "
-                                                             f"{100 * ACC_MARGIN:g} point") + f". {SCHEDULE_NOTE}", (part,))
+                                                             f"{_points(ACC_MARGIN)}") + f". {SCHEDULE_NOTE}", (part,))
 
 
 def _c5(r: Results) -> Outcome | None:
@@ -358,7 +364,7 @@ def _c5(r: Results) -> Outcome | None:
     if len(parts) < len(labels) and verdict == REPRODUCED:
         verdict = INCONCLUSIVE
     return Outcome("; ".join(texts) + " (DA's LR cycle: back to 0.08, then annihilation to 0.0008)", verdict,
-                   _parts_reason(parts, f"each against DA Table 1, margin {100 * ACC_MARGIN:g} point. Constant 0.95 is "
+                   _parts_reason(parts, f"each against DA Table 1, margin {_points(ACC_MARGIN)}. Constant 0.95 is "
                                         "also what Smith's C4 log ran (its LR fell to 0 instead: C4's one_cycle-smith-log)"),
                    tuple(parts))
 
@@ -387,11 +393,12 @@ def _c6(r: Results) -> Outcome | None:
     else:
         ratio = Estimate(centre, None, len(base), 0)
     paper_ratio = paper.C6_ITERATIONS / paper.C4.at
-    parts.append(judge("iterations to reach the 1cycle's accuracy, over the 1cycle's", paper_ratio, ratio, C2_FACTOR, log=True))
+    parts.append(judge("iterations to reach the 1cycle's accuracy, over the 1cycle's", paper_ratio, ratio, C2_FACTOR, log=True,
+                       shown=f"{centre:.2g}x [{ratio.lo:.2g}, {ratio.hi:.2g}]" if ratio.half is not None else f"{centre:.2g}x"))
     reach = f"{centre:.2g}x the 1cycle's iterations" if math.isfinite(centre) else "never"
     ours = (f"step schedule final: {three(est['step-baseline'])}; it first reaches the 1cycle mean {pct(target.value)} "
             f"at {reach}")
-    rule = (f"the step schedule's final accuracy against {paper.C6.text()}, margin {100 * ACC_MARGIN:g} point; and its "
+    rule = (f"the step schedule's final accuracy against {paper.C6.text()}, margin {_points(ACC_MARGIN)}; and its "
             f"iterations to the 1cycle's accuracy over the 1cycle's against {paper.C6_ITERATIONS:,} / {paper.C4.at:,} "
             f"= {paper_ratio:.1f}x, margin a factor {C2_FACTOR:g}")
     return Outcome(ours, combine([p.verdict for p in parts]), _parts_reason(parts, rule), tuple(parts))
@@ -419,7 +426,7 @@ def _c7(r: Results) -> Outcome | None:
             d = difference(judged(est[a]), judged(est[b]), s2, df, float(np.mean([kind(x).var for x in per[a]])),
                            float(np.mean([kind(x).var for x in per[b]])))
             gap = paper.C7[hi_wd].value - paper.C7[lo_wd].value
-            parts.append(judge(f"wd {what}", gap, d, C7_MARGINS[what]))
+            parts.append(judge(f"wd {what}", gap, d, C7_MARGINS[what], shown=d.text(100, " points", signed=True)))
             texts.append(f"wd {what}: {d.text(100, ' points', signed=True)} (blog {100 * gap:+.2f})")
     if not parts:
         return Outcome("; ".join(texts), INCONCLUSIVE, "the rule compares wd 1e-3, 1e-4 and 1e-5, which have not all run")
@@ -448,7 +455,7 @@ def _c8(r: Results) -> Outcome | None:
     s2, df = seed_variance([[x[kind].value for x in v] for v in per.values()])
     d = difference(est["adam-clr"][kind], est["adam-fixed"][kind], s2, df,
                    float(np.mean([x[kind].var for x in per["adam-clr"]])), float(np.mean([x[kind].var for x in per["adam-fixed"]])))
-    part = judge("CLR minus fixed", paper.C8_GAIN.value, d, C8_MARGIN)
+    part = judge("CLR minus fixed", paper.C8_GAIN.value, d, C8_MARGIN, shown=d.text(100, " points", signed=True))
     bounds = ""
     rng = _one(r, "adam-range")
     if rng is not None:
@@ -461,7 +468,7 @@ def _c8(r: Results) -> Outcome | None:
             f"{bounds}")
     return Outcome(ours, part.verdict, _parts_reason([part], f"CLR's gain over the fixed LR against the post's "
                                                              f"{100 * paper.C8_GAIN.value:+.1f} points, margin "
-                                                             f"{100 * C8_MARGIN:g} point"), (part,))
+                                                             f"{_points(C8_MARGIN)}"), (part,))
 
 
 # ---------------------------------------------------------------- C9: arithmetic
@@ -494,36 +501,47 @@ class Claim:
     study: str | None
     figure: str | None
     needs_gpu: bool = True  # ResNet-56 claims; the small networks run on a CPU in about an hour each
+    short: Callable[[], str] | None = None  # the paper's value in a few words, for the README's table
 
 
 CLAIMS = (
     Claim("C1", "LR range test, ResNet-56, batch 512, momentum 0.9, wd 1e-4, LR 0 -> 3",
           lambda: (f"loss still falls up to LR ~1; accuracy stays high up to LR 3 (SC logs: peak "
                    f"{100 * paper.C1_PEAK.value:.1f} %, {100 * paper.C1_AT_3.value:.1f} % at LR 3)"),
-          _c1, "03_range_tests", "03_range_test_C1_resnet56"),
+          _c1, "03_range_tests", "03_range_test_C1_resnet56",
+          short=lambda: f"accuracy at LR 3 is {100 * paper.C1_AT_3.value / paper.C1_PEAK.value:.0f} % of its peak (SC logs)"),
     Claim("C2", "LR range test, cifar10-full, LR rising linearly over 8 epochs",
           lambda: f"base {paper.C2_BASE.value:g}, max {paper.C2_MAX.value:g} ({paper.C2_BASE.source})",
-          _c2, "03_range_tests", "03_range_test_C2_cifar10_full", needs_gpu=False),
+          _c2, "03_range_tests", "03_range_test_C2_cifar10_full", needs_gpu=False,
+          short=lambda: f"base {paper.C2_BASE.value:g}, max {paper.C2_MAX.value:g} (CLR Fig. 3)"),
     Claim("C3", "cifar10-full, CLR Table 1 (fixed, triangular2, decay, exp, exp_range)", _c3_paper,
-          _c3, "04_clr_vs_fixed", "04_clr_vs_fixed_C3", needs_gpu=False),
+          _c3, "04_clr_vs_fixed", "04_clr_vs_fixed_C3", needs_gpu=False,
+          short=lambda: f"{min(100 * v.value for v in paper.C3.values()):.1f}-{max(100 * v.value for v in paper.C3.values()):.1f} % "
+                        "(CLR Table 1, five policies)"),
     Claim("C4", "ResNet-56, 1cycle 0.08-0.8, momentum 0.95-0.8, batch 512, wd 1e-4, ~9.3k iterations",
-          lambda: f"{paper.C4.text()}; {paper.C4_LOG.text()}", _c4, "05_resnet56_one_cycle", "05_resnet56_one_cycle_C4_C6"),
+          lambda: f"{paper.C4.text()}; {paper.C4_LOG.text()}", _c4, "05_resnet56_one_cycle", "05_resnet56_one_cycle_C4_C6",
+          short=lambda: f"{100 * paper.C4.value:.1f} ± {100 * paper.C4.pm:.1f} % (DA Table 1)"),
     Claim("C5", "same LR cycle, constant momentum 0.9 / 0.95",
           lambda: f"{paper.C5[0.9].text()} / {paper.C5[0.95].text()}", _c5, "05_resnet56_one_cycle",
-          "05_resnet56_one_cycle_C4_C6"),
+          "05_resnet56_one_cycle_C4_C6",
+          short=lambda: f"{100 * paper.C5[0.9].value:.1f} % / {100 * paper.C5[0.95].value:.1f} % (DA Table 1)"),
     Claim("C6", "ResNet-56, standard step schedule (He et al.)",
           lambda: f"needs ~{paper.C6_ITERATIONS // 1000}k iterations for that accuracy ({paper.C6.text()})",
-          _c6, "05_resnet56_one_cycle", "05_resnet56_one_cycle_C4_C6"),
+          _c6, "05_resnet56_one_cycle", "05_resnet56_one_cycle_C4_C6",
+          short=lambda: f"{100 * paper.C6.value:.2f} % after {paper.C6_ITERATIONS // 1000}k it (He et al.)"),
     Claim("C7", "ResNet-56, 50 epochs, 1cycle 0.3-3, momentum 0.95-0.8, wd 1e-3 / 1e-4 / 1e-5",
           lambda: " / ".join(f"{100 * paper.C7[w].value:.2f} %" for w in (1e-3, 1e-4, 1e-5)) + f" ({paper.SEED_BLOG})",
-          _c7, "06_weight_decay", "06_weight_decay_C7"),
+          _c7, "06_weight_decay", "06_weight_decay_C7",
+          short=lambda: " / ".join(f"{100 * paper.C7[w].value:.1f} %" for w in (1e-3, 1e-4, 1e-5)) + " (seed blog)"),
     Claim("C8", "Keras CNN, Adam, batch 100: fixed LR 150 epochs vs CLR triangular 0.001-0.005, 50 epochs",
           lambda: f"CLR ~{100 * paper.C8_GAIN.value:.1f} points better in a third of the iterations ({paper.SEED_POST})",
-          _c8, "07_adam_clr", "07_adam_clr_C8", needs_gpu=False),
+          _c8, "07_adam_clr", "07_adam_clr_C8", needs_gpu=False,
+          short=lambda: f"CLR {100 * paper.C8_GAIN.value:+.1f} points (seed post)"),
     Claim("C9", "stepsize arithmetic: CIFAR-10 / AlexNet / GoogLeNet iterations per epoch and stepsizes",
           lambda: "; ".join(f"{x.setting.split(',')[0]}: {x.iterations_per_epoch:,}"
                             + (f" (stepsize {x.stepsize:,})" if x.stepsize else "") for x in paper.C9[:5])
-          + f" ({paper.C9_SOURCE})", _c9, None, None),
+          + f" ({paper.C9_SOURCE})", _c9, None, None,
+          short=lambda: ", ".join(sorted({f"{x.iterations_per_epoch:,}" for x in paper.C9}, key=len)) + " it/epoch (CLR §3.3, §4.2)"),
 )
 BY_ID = {c.id: c for c in CLAIMS}
 
@@ -562,16 +580,15 @@ def evaluate(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "full
         reason = got.reason + (f"; not run yet: {', '.join(missing)}" if missing else "")
         return {"ours": got.ours, "verdict": got.verdict, "reason": reason, "device": _devices(res, claim),
                 "missing": missing}
-    quick = study_results(root, claim.study, "quick")
-    q = claim.rule(quick) if quick else None
-    note = "no full-profile run stored" + (f" (a quick CPU smoke run exists, not a reproduction: {q.ours})" if q else "")
+    note = "no full-profile run stored (quick smoke runs are never shown in their place)"
     need = "a GPU (ResNet-56)" if claim.needs_gpu else "about an hour of CPU per run, or a GPU"
     return {"ours": note, "verdict": "not run yet",
             "reason": f"the full-profile runs need {need}; missing: {', '.join(missing)}", "device": "", "missing": missing}
 
 
 RULE_TEXT = """\
-**The rule, fixed before any number was read** (`reproduce/verdict.py`). Each claim compares a
+**The rule**, one for every claim (`reproduce/verdict.py`). It is fixed in code before the runs still to
+come, and its margins come from the papers' precision and from synthetic cases, not from our results. Each claim compares a
 value from the papers, P, with our estimate: a mean over seeds whose 95 % interval [lo, hi] holds
 both the seed-to-seed spread (pooled over the settings of one study; Student's t) and the
 test-set sampling. Each claim states a margin M, how far from P a result may lie and still be the
@@ -621,6 +638,38 @@ def claims_markdown(root: Path | str = DEFAULT_ROOT, repo: Path | str | None = N
                  " · ".join(links) or "–"]
         lines.append("| " + " | ".join(str(x).replace("|", "/") for x in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+README_MARKERS = ("<!-- claims: generated by `python -m reproduce claims` -->", "<!-- claims: end -->")
+
+
+def headline_markdown(root: Path | str = DEFAULT_ROOT) -> str:
+    """The README's results at a glance: per claim the paper's value, the estimate the verdict read
+    (JPEG-corrected accuracy, 95 % interval, seeds) and the verdict; CLAIMS.md has the rest."""
+    lines = ["| claim | setting | paper | ours (what the verdict read) | verdict |", "|---|---|---|---|---|"]
+    for c in CLAIMS:
+        row = evaluate(c, root)
+        got = c.rule(study_results(root, c.study, "full")) if c.study else c.rule({})
+        if got is None or row["verdict"] == "not run yet":
+            ours = "not run yet"
+        elif got.parts:
+            ours = "; ".join(p.text() for p in got.parts)
+        else:  # no comparison was made: why not, or how it was checked
+            ours = got.ours if len(got.ours) < 120 else got.reason.split(";")[0]
+        cells = [c.id, c.setting, (c.short or c.paper)(), ours, f"**{row['verdict']}**"]
+        lines.append("| " + " | ".join(str(x).replace("|", "/") for x in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def write_readme(root: Path | str = DEFAULT_ROOT, readme: Path | str = README) -> None:
+    """Replace the README's generated claims table (between :data:`README_MARKERS`) with the current one."""
+    readme = Path(readme)
+    text = readme.read_text()
+    start, end = text.index(README_MARKERS[0]) + len(README_MARKERS[0]), text.index(README_MARKERS[1])
+    write_atomic(readme, text[:start] + "\n" + headline_markdown(root) + text[end:])
 
 
 def write_claims(root: Path | str = DEFAULT_ROOT, dest: Path | str = "CLAIMS.md") -> Path:

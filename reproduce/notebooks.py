@@ -90,7 +90,7 @@ def reproduce(profile: str | None = None, only: list[str] | None = None, out: st
               train_missing: bool = True, data: str | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from .claims import write_claims
+    from .claims import write_claims, write_readme
     from .figures import make_all
 
     if profile is None:
@@ -126,6 +126,8 @@ def reproduce(profile: str | None = None, only: list[str] | None = None, out: st
     for path in make_all(root, ROOT / "figures"):
         tqdm.write(f"figure {Path(path).relative_to(ROOT)}")
     claims = write_claims(root, ROOT / "CLAIMS.md") if not out else write_claims(root, Path(out) / "CLAIMS.md")
+    if not out:
+        write_readme(root, ROOT / "README.md")  # its results-at-a-glance table
     after = {str(r.path) for r in find_runs(root, profile=profile)}
     used = len(after)
     claims = claims.resolve().relative_to(ROOT) if claims.resolve().is_relative_to(ROOT) else claims

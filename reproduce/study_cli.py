@@ -146,9 +146,12 @@ def cmd_figures(a: argparse.Namespace) -> int:
 
 
 def cmd_claims(a: argparse.Namespace) -> int:
-    from .claims import write_claims
+    from .claims import write_claims, write_readme
 
     print(write_claims(a.results, a.dest))
+    if a.readme:
+        write_readme(a.results, a.readme)
+        print(a.readme)
     return 0
 
 
@@ -230,6 +233,8 @@ def add_commands(sub) -> None:
     c = sub.add_parser("claims", help="write CLAIMS.md from stored results (no training)")
     c.add_argument("--results", default="experiments/results")
     c.add_argument("--dest", default="CLAIMS.md")
+    c.add_argument("--readme", default="README.md", help="also refresh this README's results table (its claims "
+                   "markers); '' to leave it")
     c.set_defaults(func=cmd_claims)
 
 

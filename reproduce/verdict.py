@@ -40,9 +40,13 @@ class Part:
     log: bool
     verdict: str
     why: str
+    shown: str = ""  # our estimate as a reader should see it (default: an accuracy in %)
+
+    def text(self) -> str:
+        return f"{self.what}: {self.shown or self.estimate.text()}"
 
 
-def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = False) -> Part:
+def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = False, shown: str = "") -> Part:
     """The rule for one comparison. ``log``: compare on a log scale, ``margin`` a factor (2 = within 2x)."""
     if log:
         if paper <= 0 or margin <= 1:
@@ -61,7 +65,7 @@ def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = Fal
         verdict, why = REPRODUCED, "the paper's value lies within our interval widened by the margin"
     else:
         verdict, why = INCONCLUSIVE, "the paper's value lies inside, but our interval is wider than the margin"
-    return Part(what, paper, est, margin, log, verdict, why)
+    return Part(what, paper, est, margin, log, verdict, why, shown)
 
 
 def combine(verdicts: list[str]) -> str:

@@ -272,7 +272,7 @@ def test_claims_markdown_links_only_what_exists_and_states_the_rule_first(tmp_pa
     (tmp_path / "notebooks" / "executed").mkdir(parents=True)
     (tmp_path / "notebooks" / "executed" / "04_clr_vs_fixed.ipynb").write_text("{}")
     text = claims.claims_markdown(tmp_path / "results", repo=tmp_path)
-    assert text.index("The rule, fixed before any number was read") < text.index("| C1 |")
+    assert text.index("**The rule**, one for every claim") < text.index("| C1 |")
     links = re.findall(r"\]\(((?:figures|notebooks)/[^)]+)\)", text)
     assert links == ["notebooks/executed/04_clr_vs_fixed.ipynb", "figures/04_clr_vs_fixed_C3.png"]
     assert "not run yet" in text and "missing: one_cycle (seed 0)" in text
@@ -300,3 +300,16 @@ def test_c4_figure_draws_smiths_logged_run_from_the_repositorys_copy(tmp_path):
     from reproduce import paper
 
     assert str(paper.REFERENCE).startswith(str(Path(figures.__file__).resolve().parents[1]))  # inside the repository
+
+
+def test_readme_results_table_is_the_generated_one():
+    """The README's results at a glance come from the store, like CLAIMS.md (refresh: python -m reproduce claims)."""
+    root = Path(__file__).resolve().parents[1]
+    text = (root / "README.md").read_text()
+    start = text.index(claims.README_MARKERS[0]) + len(claims.README_MARKERS[0])
+    assert text[start:text.index(claims.README_MARKERS[1])] == "\n" + claims.headline_markdown(root / "experiments" / "results")
+
+
+def test_claims_markdown_in_the_repository_is_the_generated_one():
+    root = Path(__file__).resolve().parents[1]
+    assert (root / "CLAIMS.md").read_text() == claims.claims_markdown(root / "experiments" / "results", repo=root)

@@ -37,7 +37,7 @@ def test_claims_and_figures_come_from_stored_runs(tmp_path):
     assert f"{100 * clr:.2f} %" in row and f"{100 * fixed:.2f} %" in row
     assert f"CLR minus fixed (every test image exact): {100 * (clr - fixed):+.2f} points" in row  # synthetic data
     assert re.search(r"\*\*inconclusive\*\*", row)  # one seed each: the spread is not measured
-    assert "The rule, fixed before any number was read" in md
+    assert "**The rule**, one for every claim" in md
     c9 = next(line for line in md.splitlines() if line.startswith("| C9 |"))
     assert "**reproduced**" in c9 and "5,005" in c9
     c4 = next(line for line in md.splitlines() if line.startswith("| C4 |"))
