@@ -184,12 +184,34 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
     if bench.get("c4_run_estimate_s"):
         lines.append(f"| one C4 run (9,277 steps of 512, ~95 evaluations), estimated alone | "
                      f"{bench['c4_run_estimate_s']:.0f} s |")
+    total = full_profile_estimate(bench)
+    if total:
+        n_runs, seconds, procs = total
+        lines.append(f"| the full profile's {bench['model']} runs ({n_runs} runs: C1, C4-C7), estimated, {procs} at a time "
+                     f"| {seconds / 60:.0f} min of GPU time |")
     for n in sorted({r.provenance.get("parallel_runs", 1) for r in c4}):
         walls = [r.summary["wall_time_s"] for r in c4 if r.provenance.get("parallel_runs", 1) == n]
         share = f", {sum(walls) / len(walls) / n:.0f} s per run in aggregate" if n > 1 else ""
         lines.append(f"| one C4 run measured, {n} sharing the GPU (n={len(walls)}) | "
                      f"{sum(walls) / len(walls):.0f} s wall each, evaluations included{share} |")
     return "\n".join(lines) + "\n"
+
+
+def full_profile_estimate(bench: dict) -> tuple[int, float, int] | None:
+    """Runs of the full profile on the benchmark's model, and their estimated GPU wall time with as
+    many at a time as the benchmark found fastest (the estimator ``run-study --time-limit`` plans with)."""
+    from reproduce.lease import Estimator, Job, best_parallel, speeds_of
+    from reproduce.studies import STUDIES, expand, load_spec
+
+    speeds = speeds_of(bench)
+    procs = best_parallel(speeds)
+    est = Estimator(speeds)
+    jobs = [Job(study, cfg, rng) for study in STUDIES for cfg, rng in expand(load_spec(study, "full"))
+            if cfg.model == bench["model"]]
+    seconds = [est(j, procs) for j in jobs]
+    if not jobs or any(s is None for s in seconds):
+        return None
+    return len(jobs), sum(seconds) / procs, procs
 
 
 def write_readme(bench: dict, readme: Path = Path("README.md")) -> None:

@@ -35,6 +35,7 @@ from .readings import (
 )
 from .results import DEFAULT_ROOT, Results, Run, study_results, write_atomic
 from .stepsize import paper_table
+from .studies import execute, expand, load_spec
 from .verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, combine, judge
 
 VERDICT_READING = "corrected"  # the reading the rule judges; the other two are shown beside it
@@ -548,8 +549,6 @@ BY_ID = {c.id: c for c in CLAIMS}
 
 def missing_for(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "full") -> list[str]:
     """``label (seed N)`` of the profile's runs for this claim that are not stored yet."""
-    from .studies import execute, expand, load_spec
-
     spec = load_spec(claim.study, profile)
     return [f"{cfg.label} (seed {cfg.seed})" for cfg, rng in expand(spec)
             if cfg.claim == claim.id and execute(cfg, rng, str(root), cached_only=True) is None]

@@ -1,6 +1,8 @@
 """``python -m reproduce <command>``: schedules, stepsizes, range tests and training runs.
 
-Every command turns a bad parameter into one line on stderr and exit status 2.
+Every command turns a bad parameter into one line on stderr and exit status 2. The command
+modules import their work inside the command, on purpose: ``--help`` answers without loading
+torch, and a GPU machine running ``run-study`` never loads what only the claims need (scipy).
 """
 
 from __future__ import annotations

@@ -89,6 +89,12 @@ class ImageSet:
         return out
 
 
+def epoch_generator(seed: int, epoch: int) -> torch.Generator:
+    """The random stream of one epoch (order, flips, crops): a function of (seed, epoch) alone, so a
+    run resumed at any epoch draws exactly what it would have drawn without the interruption."""
+    return torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+
+
 def without_folders(source: str) -> str:
     """``npz:/some/where/cifar10[:1000]`` -> ``npz:cifar10[:1000]``: the kind of source and the data
     folder's own name, without the machine's path to it."""
@@ -346,7 +352,7 @@ class DeviceLoader:
         return math.floor(n) if self.drop_last else math.ceil(n)
 
     def _draws(self, epoch: int):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        g = epoch_generator(self.seed, epoch)
         n = len(self.y)
         perm = torch.randperm(n, generator=g) if self.shuffle else torch.arange(n)
         flips = torch.rand(n, generator=g) < 0.5

@@ -15,12 +15,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import PercentFormatter
 
 from . import (
     paper,
     plots,  # sets the backend (Agg outside notebooks) and the seaborn theme
 )
 from .paper import smith_log
+from .range_test import base_from_zoom
 from .results import DEFAULT_ROOT, Results, Run, study_results
 from .schedules import Schedule
 
@@ -29,6 +32,16 @@ SMITH_C1 = ((paper.C1_LOG_CSV, "Smith's log, 0-3 in 5k it (Caffe, 8 GPUs x 125; 
             ("smith_sc_range_test_resnet56_20k.csv", "Smith's log, 0-3 in 20k it (same setting)"))
 SMITH_C4 = ("smith_resnet56_1cycle_bs512.csv",
             "Smith's log: caffe_1cycle, momentum 0.95 (Caffe, 4 GPUs x 128; 6,400-image tests)")
+
+
+MODEL_NAMES = {"resnet20": "ResNet-20", "resnet32": "ResNet-32", "resnet44": "ResNet-44", "resnet56": "ResNet-56",
+               "resnet110": "ResNet-110", "cifar10_full": "cifar10-full", "keras_cnn": "Keras CNN"}
+
+
+def _model_name(results: Results) -> str:
+    """The network the runs trained, as a reader writes it (a quick profile's ResNet-20 says so)."""
+    models = sorted({MODEL_NAMES.get(m, m) for rs in results.values() for r in rs if (m := r.config.get("model"))})
+    return " / ".join(models) or "?"
 
 
 def _profile_note(results: Results) -> str:
@@ -52,17 +65,21 @@ def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = 
         mean, std = g.mean(), g.std().fillna(0)
         (line,) = ax.plot(mean.index, mean.values, label=f"{label} (n={len(runs)})")
         ax.fill_between(mean.index, mean - std, mean + std, alpha=0.2)
-        if label in paper:
+        if label in paper and paper[label][1] <= 1.5 * float(mean.index.max()):  # a star the runs never reach
+            # would squeeze every curve into a corner (a quick run of 700 it against Table 1's 70k)
             acc, at = paper[label]
             ax.plot([at], [acc], marker="*", markersize=13, color=line.get_color(), markeredgecolor="black",
                     linestyle="none", label=f"{label}: {paper_name}")
     ax.set_xlabel(x)
     ax.set_ylabel("test accuracy (exact test images)")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     # one legend entry per policy, and one for all the paper's stars (each is in its policy's colour)
     handles = [h for h in ax.get_lines() if h.get_marker() != "*"]
     if len(handles) < len(ax.get_lines()):
         handles.append(Line2D([], [], marker="*", markersize=13, color="lightgray", markeredgecolor="black",
                               linestyle="none", label=f"{paper_name} (star in the policy's colour)"))
+    if any(len(rs) > 1 for rs in results.values()):
+        handles.append(Patch(color="0.5", alpha=0.2, label="band: ±1 std over seeds"))
     ax.legend(handles=handles, fontsize=8)
     return ax
 
@@ -144,27 +161,32 @@ def range_test(results: Results, claim: str):
     zooms = {(r.config.get("label", "")[: -len("-start")], r.config.get("seed")): r for r in runs
              if r.config.get("label", "").endswith("-start")}
     runs = [r for r in runs if not r.config.get("label", "").endswith("-start")]
-    fig, axes = plt.subplots(1, len(runs), figsize=(7 * len(runs), 4.5), squeeze=False)
-    for ax, run in zip(axes[0], runs):
+    # at most two panels a row: a strip of four is unreadable at a report's column width
+    cols = min(2, len(runs))
+    rows = -(-len(runs) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 5.2 * rows), squeeze=False)
+    for ax in axes.flat[len(runs):]:
+        ax.set_visible(False)
+    for ax, run in zip(axes.flat, runs):
         title = f"{claim}: {run.config.get('model', '')}, {run.summary.get('mode', '')} LR sweep"
         if sum(x.config.get("label") == run.config.get("label") for x in runs) > 1:  # one panel per seed
             title += f", seed {run.config.get('seed')}"
         reference = None
         if claim == "C1" and run.config.get("profile") == "full":  # the author's curves beside a full-scale test
             reference = [(label, smith_log(name)) for name, label in SMITH_C1]
-        plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim),
-                              reference=reference)
         zoom = zooms.get((run.config.get("label"), run.config.get("seed")))
-        if zoom is not None:
-            _zoom_inset(fig.axes[-1], run, zoom)  # on the top-most axis (the accuracy twin), or it is hidden
+        # one base per panel: the zoomed start's reading where there is one (the coarse grid only caps it)
+        plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim),
+                              reference=reference,
+                              zoomed_base=None if zoom is None else base_from_zoom(run.metrics, zoom.metrics))
+        if zoom is not None:  # on the panel's top-most axis (its accuracy twin), or it is hidden
+            _zoom_inset(next(a for a in reversed(fig.axes) if a.bbox.bounds == ax.bbox.bounds), run, zoom)
     fig.tight_layout()
     return fig
 
 
 def _zoom_inset(ax, run: Run, zoom: Run):
     """The zoomed start's accuracy against LR, and the base read from it (``base_from_zoom``)."""
-    from .range_test import base_from_zoom
-
     acc = zoom.metrics.dropna(subset=["accuracy"])
     ins = ax.inset_axes([0.45, 0.34, 0.45, 0.26])  # between the loss (low) and the accuracy plateau (high)
     ins.plot(acc["lr"], acc["accuracy"], marker=".", ms=3, lw=0.8, color="C1")
@@ -173,9 +195,9 @@ def _zoom_inset(ax, run: Run, zoom: Run):
     text = f"start, accuracy every {step:.2g} of LR"
     if base is not None:
         ins.axvline(base, ls="--", color="C2", lw=1)
-        text += f": smith_base = {base:.3g}"
-    ins.set_title(text, fontsize=7)
-    ins.tick_params(labelsize=6)
+        text += f": Smith's base = {base:.3g}"  # the same base the panel's legend gives
+    ins.set_title(text, fontsize=9)
+    ins.tick_params(labelsize=8)
     ins.xaxis.set_major_locator(plt.MaxNLocator(4))
     ins.yaxis.set_major_locator(plt.MaxNLocator(3))
     ins.grid(False)
@@ -206,7 +228,8 @@ def one_cycle(results: Results):
                 label=f"DA Table 1: {100 * paper.C4.value:.1f} %")
     ax.legend(fontsize=8, loc="lower right")
     ax.set_xscale("log")
-    ax.set_title("C4-C6: ResNet-56, 1cycle vs constant momentum vs step schedule" + _profile_note(results))
+    model = _model_name(results)
+    ax.set_title(f"C4-C6: {model}, 1cycle vs constant momentum vs step schedule" + _profile_note(results))
     run = (results.get("one_cycle") or next(iter(results.values())))[0]
     plots.schedule_axes(Schedule.from_dict(run.config["schedule"]), run.summary["iterations"], ax=ax2,
                         label="1cycle (DA): LR and momentum")
@@ -231,7 +254,8 @@ def weight_decay(results: Results):
     ax2.errorbar(wd, acc, yerr=[acc - lo, hi - acc], fmt="o-", capsize=3)
     ax2.set_xscale("log")
     ax2.set_xlabel("weight decay")
-    ax2.set_ylabel("final test accuracy (95 % CI)")
+    ax2.set_ylabel("final test accuracy (exact images, 95 % CI)")
+    ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax2.set_title("C7: final accuracy against weight decay")
     fig.tight_layout()
     return fig
@@ -261,6 +285,36 @@ FIGURES: dict[str, tuple[str | None, Callable]] = {
 }
 
 
+# what each figure shows, for the caption a notebook prints with it
+CAPTIONS = {
+    "03_range_test_C1_resnet56": "C1: ResNet-56's LR range tests. Smoothed training loss (left axis) and held-out "
+                                 "accuracy (right axis) against the LR, with each rule's suggested LR as a vertical "
+                                 "line; Smith's own logged 0-3 tests drawn dashed where the run is full-scale.",
+    "03_range_test_C2_cifar10_full": "C2: cifar10-full's linear range test, one panel per seed, the CLR paper's bounds "
+                                     "shaded; the inset zooms into the start, where Smith's base is read 10x finer.",
+    "04_clr_vs_fixed_C3": "C3: test accuracy against iterations per policy (mean over seeds); each star is CLR Table 1's "
+                          "value at the iteration the paper reports it.",
+    "05_resnet56_one_cycle_C4_C6": "C4-C6: test accuracy against iterations (log scale) per schedule, DA Table 1's "
+                                   "value as a star and Smith's logged run dashed; right: the 1cycle's LR and "
+                                   "momentum against Smith's logged LR.",
+    "06_weight_decay_C7": "C7: test accuracy against epochs per weight decay (left) and the final accuracy with its "
+                          "95 % interval against weight decay (right).",
+    "07_adam_clr_C8": "C8: test accuracy against epochs, Adam with a fixed LR against CLR triangular.",
+    "07_range_test_C8_adam": "C8: the Keras CNN's range test with Adam, the seed post's bounds shaded.",
+}
+
+
+def caption(name: str, results: Results) -> str:
+    """A notebook's caption for figure ``name``: what it shows and which stored runs it draws."""
+    runs = [r for rs in results.values() for r in rs]
+    labels = ", ".join(f"{label} (n={len(rs)})" for label, rs in results.items() if rs)
+    devices = ", ".join(sorted({r.provenance.get("device_name", "?") for r in runs}))
+    profiles = {r.config.get("profile") for r in runs}
+    where = "figures/" if profiles == {"full"} else f"figures/{'/'.join(sorted(map(str, profiles)))}/"
+    return (f"**Figure `{where}{name}`.** {CAPTIONS[name]} Drawn from {len(runs)} stored run(s): {labels}; "
+            f"trained on {devices}. The file's metadata lists the run folders and commits.")
+
+
 def make_all(root: Path | str = DEFAULT_ROOT, dest: Path | str = "figures",
              profiles: tuple[str, ...] = ("full", "quick")) -> list[Path]:
     """Regenerate every figure from stored results; full-profile figures in ``dest``, others in
@@ -271,7 +325,18 @@ def make_all(root: Path | str = DEFAULT_ROOT, dest: Path | str = "figures",
         for name, (study, fn) in FIGURES.items():
             if study is None and profile != "full":
                 continue
-            fig = fn(study_results(root, study, profile) if study else None)
+            results = study_results(root, study, profile) if study else None
+            fig = fn(results)
             if fig is not None:
-                written += plots.save(fig, folder / name)
+                written += plots.save(fig, folder / name, source(results))
     return written
+
+
+def source(results: Results | None) -> str:
+    """What a figure was drawn from: its runs' folders and the commits that trained them."""
+    if not results:
+        return "clr-repro: no runs (formulas only, reproduce/schedules.py)"
+    runs = sorted((r for rs in results.values() for r in rs), key=lambda r: r.path.name)
+    commits = sorted({str((r.provenance.get("git") or {}).get("commit", "unknown"))[:10] for r in runs})
+    return (f"clr-repro runs under experiments/results/{runs[0].path.parent.name}/: "
+            + ", ".join(r.path.name for r in runs) + f"; trained at commit(s) {', '.join(commits)}")

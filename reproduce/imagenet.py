@@ -17,7 +17,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from .data import DataError
+from .data import DataError, epoch_generator
+from .evaluation import autocast, wilson
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -74,7 +75,7 @@ class FolderLoader:
         return math.floor(n) if self.drop_last else math.ceil(n)
 
     def epoch(self, epoch: int, start: int = 0):
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        g = epoch_generator(self.seed, epoch)
         perm = torch.randperm(len(self.ds), generator=g)
         batches = [perm[b * self.batch_size:(b + 1) * self.batch_size].tensor_split(self.world)[self.rank].tolist()
                    for b in range(start, len(self))]
@@ -101,8 +102,6 @@ class FolderEvaluator:
 
     @torch.inference_mode()
     def __call__(self, model: torch.nn.Module) -> dict[str, float]:
-        from .train import _autocast, wilson
-
         was = model.training
         model.eval()
         stats = torch.zeros(3, device=self.device)  # top-1 correct, top-5 correct, summed loss
@@ -110,7 +109,7 @@ class FolderEvaluator:
             x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
             if self.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with _autocast(self.device, self.amp):
+            with autocast(self.device, self.amp):
                 logits = model(x).float()
             top5 = logits.topk(min(5, logits.shape[1]), dim=1).indices
             stats += torch.stack([(top5[:, 0] == y).sum(), (top5 == y[:, None]).any(1).sum(),

@@ -15,7 +15,6 @@ takes the process count that benchmark found fastest in aggregate.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -25,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .results import RunDir, read_json
+from .results import DEFAULT_ROOT, RunDir, last_iteration, read_json
 from .train import TrainConfig, range_key, run_dir
 
 STARTUP_S = 25.0  # a child's Python, CUDA and data start, and cuDNN's autotuning
@@ -41,7 +40,7 @@ class Job:
     file: str
     cfg: TrainConfig
     rng: dict | None
-    root: str = "experiments/results"
+    root: str = str(DEFAULT_ROOT)
     est_s: float | None = None
     status: str = "queued"  # queued | cached | running | finished | interrupted | failed | does not fit
     proc: subprocess.Popen | None = field(default=None, repr=False)
@@ -104,8 +103,11 @@ def benchmark_speeds(path: str | list[str] | None, device_name: str | None,
     this GPU. The process counts were timed in eager mode; for another ``mode`` they are scaled
     by that mode's single-process speed over eager's (the call's own runs then correct it)."""
     b = _benchmark(path, device_name)
-    if b is None:
-        return {}
+    return {} if b is None else speeds_of(b, mode)
+
+
+def speeds_of(b: dict, mode: str | None = None) -> dict[tuple[str, int], dict[int, float]]:
+    """:func:`benchmark_speeds` of one benchmark JSON already read."""
     eager = float(b["pipelines"]["fast"]["images_per_s"])
     rows = {int(r["processes"]): float(r["images_per_s"]) for r in b.get("concurrency", []) if r.get("images_per_s")}
     rows.setdefault(1, eager)
@@ -169,19 +171,7 @@ def _fmt(s: float | None) -> str:
 
 def _progress(job: Job) -> str:
     """``label sN 3400/9277`` from the run's own metrics file (the last logged iteration)."""
-    m = RunDir(job.path).metrics
-    it = 0
-    if m.exists():
-        with open(m, "rb") as f:
-            f.seek(max(0, m.stat().st_size - 4096))
-            tail = f.read().decode(errors="ignore").splitlines()
-        for line in reversed(tail[1:] if len(tail) > 1 else tail):  # the first may be cut by the seek
-            try:
-                it = json.loads(line)["iteration"]
-                break
-            except (ValueError, KeyError):  # a line being written
-                continue
-    return f"{job.name} {it}/{job.iterations}"
+    return f"{job.name} {last_iteration(job.path)}/{job.iterations}"
 
 
 def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estimator: Estimator,

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
 
-from .results import command
+from .figures import make_all
+from .progress import PlanProgress, estimate, planned
+from .results import DEFAULT_ROOT, command, find_runs
 from .studies import STUDIES, load_spec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -90,39 +93,45 @@ def reproduce(profile: str | None = None, only: list[str] | None = None, out: st
               train_missing: bool = True, data: str | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
-    from .claims import write_claims, write_readme
-    from .figures import make_all
+    from .claims import (  # here: claims needs scipy, which run-study machines may lack
+        write_claims,
+        write_readme,
+    )
 
     if profile is None:
         profile, why = default_profile()
     else:
         why = "as requested"
     print(f"profile: {profile} — {why}", flush=True)
-    import time
-
-    from .results import find_runs
-
-    root = out or "experiments/results"
+    root = out or str(DEFAULT_ROOT)
     t0 = time.perf_counter()
     before = {str(r.path) for r in find_runs(root, profile=profile)}
     studies = [s for s in STUDIES if not only or s in only]
     unknown = set(only or ()) - set(STUDIES)
     if unknown:
         raise ValueError(f"unknown study {sorted(unknown)}: expected some of {', '.join(STUDIES)}")
-    for study in tqdm(studies, desc="notebooks", unit="nb"):
-        try:
-            params = ({} if train_missing else {"train_missing": False}) | ({"data": data} if data else {})
-            path = execute(study, profile, out=out, parameters=params or None)
-        except PapermillExecutionError as e:
-            failed = executed_dir(profile) / f"{study}.failed.ipynb"
-            if e.ename == "DataError":  # no data, no download: the one line that says what to do
-                tqdm.write(f"error: {e.evalue}", file=sys.stderr)  # on its own line, above the bar
-                return 2
-            print(f"\nnotebook {study} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-                  f"(the partly executed copy is {failed.relative_to(ROOT)}; the last good notebook is untouched)",
-                  file=sys.stderr)
-            return 1
-        tqdm.write(f"executed {path.relative_to(ROOT)} (+ .html)")
+    jobs = planned(profile, studies, root) if train_missing else []
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    seconds = estimate(jobs, device) if jobs else {}
+    print(f"plan: {len(jobs)} run(s) to train (about {sum(seconds.values()) / 60:.1f} min of training, timed on "
+          f"this machine), {len(studies)} notebook(s) to render; stored runs are loaded, not re-run", flush=True)
+    with PlanProgress(jobs, seconds, len(studies), desc=f"{profile} profile") as bar:
+        for study in studies:
+            bar.working_on(f"notebook {study}")
+            try:
+                params = ({} if train_missing else {"train_missing": False}) | ({"data": data} if data else {})
+                path = execute(study, profile, out=out, parameters=params or None)
+            except PapermillExecutionError as e:
+                failed = executed_dir(profile) / f"{study}.failed.ipynb"
+                if e.ename == "DataError":  # no data, no download: the one line that says what to do
+                    tqdm.write(f"error: {e.evalue}", file=sys.stderr)  # on its own line, above the bar
+                    return 2
+                tqdm.write(f"\nnotebook {study} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+                           f"(the partly executed copy is {failed.relative_to(ROOT)}; the last good notebook is "
+                           "untouched)", file=sys.stderr)
+                return 1
+            bar.rendered()
+            tqdm.write(f"executed {path.relative_to(ROOT)} (+ .html)")
     for path in make_all(root, ROOT / "figures"):
         tqdm.write(f"figure {Path(path).relative_to(ROOT)}")
     claims = write_claims(root, ROOT / "CLAIMS.md") if not out else write_claims(root, Path(out) / "CLAIMS.md")

@@ -12,19 +12,24 @@ if "ipykernel" not in sys.modules:  # scripts and tests draw off-screen; noteboo
 import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
+from .range_test import RangeTestResult, suggest  # noqa: E402
 from .schedules import Schedule  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
 
 
-def save(fig, path: str | Path) -> list[Path]:
-    """Save ``fig`` to ``path``; a path without suffix gets both .png and .pdf (citable)."""
+def save(fig, path: str | Path, source: str | None = None) -> list[Path]:
+    """Save ``fig`` to ``path``; a path without suffix gets both .png and .pdf (citable).
+    ``source`` (the runs it was drawn from and their commits) goes into the file's own metadata
+    (PNG ``Source``, PDF ``Subject``), so a figure cut out of a report still says where it came from."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     targets = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".pdf")]
     for t in targets:  # no creation date in PDFs: the same results give the same file
-        meta = {"CreationDate": None} if t.suffix == ".pdf" else None
-        fig.savefig(t, dpi=150, bbox_inches="tight", metadata=meta)
+        meta = {"CreationDate": None} if t.suffix == ".pdf" else {}
+        if source:
+            meta["Subject" if t.suffix == ".pdf" else "Source"] = source
+        fig.savefig(t, dpi=150, bbox_inches="tight", metadata=meta or None)
     plt.close(fig)
     return targets
 
@@ -55,13 +60,15 @@ def plot_schedule(schedule: Schedule, iterations: int, path: str | Path) -> list
 
 
 def plot_range_test(run, ax=None, title: str | None = None, paper: tuple[float, float, str] | None = None,
-                    reference=None):
-    """A stored range test (``reproduce.train.range_test``) drawn as loss/accuracy vs LR."""
-    from .range_test import RangeTestResult, suggest
-
+                    reference=None, zoomed_base: float | None = None):
+    """A stored range test (``reproduce.train.range_test``) drawn as loss/accuracy vs LR.
+    ``zoomed_base``: Smith's base as a finer test of the start read it, shown instead of the coarse one."""
     h = run.metrics
     s = run.summary
     # suggestions are analysis of the stored history: recomputed with the current rules
+    suggestions = suggest(h, s["mode"])
+    if zoomed_base is not None:
+        suggestions["smith_base"] = zoomed_base
     res = RangeTestResult(history=h, mode=s["mode"], stopped_early=s["stopped_early"], stop_lr=s["stop_lr"],
-                          suggestions=suggest(h, s["mode"]))
+                          suggestions=suggestions)
     return res.plot(ax=ax, title=title or run.config.get("label"), paper=paper, reference=reference)

@@ -53,6 +53,7 @@ class RangeTestResult:
         ``reference`` = [(label, frame with lr and test_accuracy)], the author's own logged curves."""
         import matplotlib.pyplot as plt
         import seaborn as sns
+        from matplotlib.ticker import PercentFormatter
 
         if ax is None:
             _, ax = plt.subplots(figsize=(7, 4))
@@ -68,6 +69,7 @@ class RangeTestResult:
             ax2 = ax.twinx()
             ax2.plot(acc["lr"], acc["accuracy"], color="C1", marker=".", label="accuracy")
             ax2.set_ylabel("held-out accuracy")
+            ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
             ax2.grid(False)
             for (name, ref), style in zip(reference or [], ("--", ":")):
                 ref = ref.dropna(subset=["lr", "test_accuracy"])
@@ -75,11 +77,11 @@ class RangeTestResult:
                 ax2.plot(ref["lr"], ref["test_accuracy"], color="0.25", ls=style, lw=1.2, label=name)
             h2, l2 = ax2.get_legend_handles_labels()
             handles, labels = handles + h2, labels + l2
-        styles = {"smith_base": "C2", "smith_max": "C3", "accuracy_peak": "C6", "loss_min_div10": "C4", "steepest": "C5"}
         for name, lr in self.suggestions.items():
             if lr is not None:
-                handles.append(ax.axvline(lr, ls="--", color=styles.get(name, "k"), lw=1))
-                labels.append(f"{name} = {lr:.3g}")
+                color, style = RULE_STYLES.get(name, ("k", "--"))
+                handles.append(ax.axvline(lr, ls=style, color=color, lw=1.2))
+                labels.append(f"{RULE_NAMES.get(name, name)}: {lr:.3g}")
         if paper is not None:
             lo, hi, source = paper
             handles.append(ax.axvspan(lo, hi, color="0.5", alpha=0.15, lw=0))
@@ -93,6 +95,43 @@ class RangeTestResult:
         if title:
             ax.set_title(title)
         return ax
+
+
+RULE_NAMES = {  # what each rule reads, in words a figure's legend and the CLI print
+    "smith_base": "Smith's base (accuracy 10 % up its rise)",
+    "smith_max": "Smith's max (accuracy 90 % up its rise)",
+    "accuracy_peak": "accuracy peak",
+    "loss_min_div10": "loss minimum / 10 (fastai)",
+    "steepest": "steepest loss descent (torch-lr-finder)",
+}
+RULE_STYLES = {"smith_base": ("C2", "--"), "smith_max": ("C3", "-."), "accuracy_peak": ("C6", ":"),
+               "loss_min_div10": ("C4", (0, (6, 2))), "steepest": ("C5", (0, (1, 1)))}
+
+
+def resolution(history: pd.DataFrame, lr: float, column: str, mode: str) -> str:
+    """How finely ``column`` was read around ``lr``: the LR step between readings (a linear test)
+    or their ratio (an exponential one) — a suggestion cannot be finer than that."""
+    rows = history.dropna(subset=[column]) if column in history else history.iloc[0:0]
+    lrs = rows["lr"].to_numpy()
+    lrs = lrs[lrs > 0]
+    if len(lrs) < 2:
+        return "one reading"
+    i = int(np.clip(np.searchsorted(lrs, lr), 1, len(lrs) - 1))
+    step, ratio = lrs[i] - lrs[i - 1], lrs[i] / lrs[i - 1]
+    return f"readings x{ratio:.3g} apart" if mode == "exp" else f"read every {step:.2g}"
+
+
+def suggestion_lines(history: pd.DataFrame, mode: str) -> list[str]:
+    """One line per rule: ``suggested LR: 0.0013  Smith's base (...) [accuracy read every 0.0005]``."""
+    lines = []
+    for name, lr in suggest(history, mode).items():
+        column = "accuracy" if name in ("smith_base", "smith_max", "accuracy_peak") else "smoothed_loss"
+        what = "accuracy" if column == "accuracy" else "loss"
+        if lr is None:
+            lines.append(f"suggested LR: -       {RULE_NAMES[name]}: no reading (the {what} never rose/fell enough)")
+        else:
+            lines.append(f"suggested LR: {lr:<7.3g} {RULE_NAMES[name]} [{what} {resolution(history, lr, column, mode)}]")
+    return lines
 
 
 def base_from_zoom(history: pd.DataFrame, zoom: pd.DataFrame, rise_fraction: float = 0.1) -> float | None:

@@ -297,6 +297,23 @@ def read_metrics_text(run_path: Path) -> str:
     return ""
 
 
+def last_iteration(run_path: Path | str) -> int:
+    """The last iteration a running run's metrics file logged (0 before its first line): how far
+    it is, read from outside the process that trains it."""
+    m = RunDir(Path(run_path)).metrics
+    if not m.exists():
+        return 0
+    with open(m, "rb") as f:
+        f.seek(max(0, m.stat().st_size - 4096))
+        tail = f.read().decode(errors="ignore").splitlines()
+    for line in reversed(tail[1:] if len(tail) > 1 else tail):  # the first may be cut by the seek
+        try:
+            return int(json.loads(line)["iteration"])
+        except (ValueError, KeyError, TypeError):  # a line being written
+            continue
+    return 0
+
+
 class Run:
     """A stored run, read back: ``config``, ``summary``, ``provenance``, ``metrics`` (DataFrame)."""
 

@@ -18,7 +18,7 @@ CLR formulas (arXiv 1506.01186, section 3.1)::
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from typing import Any
 
@@ -102,14 +102,6 @@ def caffe_one_cycle(it: int, base_lr: float, max_lr: float, stepsize: int) -> fl
     return base_lr / 1000
 
 
-def cyclic_momentum(it: int, high: float, low: float, stepsize: int, cycles: float = math.inf) -> float:
-    """Momentum mirrored against the LR: high -> low while the LR rises, back while it falls;
-    held at ``high`` after ``cycles`` cycles (1cycle's annihilation phase)."""
-    if it >= 2 * stepsize * cycles:
-        return high
-    return high - (high - low) * clr_wave(it, stepsize)
-
-
 def multistep(it: int, base_lr: float, milestones: Sequence[int], gamma: float) -> float:
     """Piecewise constant: base_lr * gamma**(number of milestones <= it). CLR's "fixed"
     (0.001, x0.1 at 60k and 65k) and He et al.'s ResNet schedule (0.1, x0.1 at 32k, 48k)."""
@@ -145,38 +137,46 @@ def exponential_decay(it: int, base_lr: float, decay: float) -> float:
 
 # ---------------------------------------------------------------- the spec
 
-POLICIES = (
-    "fixed",
-    "multistep",
-    "triangular",
-    "triangular2",
-    "exp_range",
-    "exp",
-    "decay",
-    "one_cycle",
-    "caffe_1cycle",
-    "step_decay",
-    "time_decay",
-    "exponential_decay",
-    "staged",
-)
-CYCLIC = ("triangular", "triangular2", "exp_range")
+@dataclass(frozen=True)
+class Policy:
+    """One entry of the registry: the parameters a policy needs, its LR as a closed form of the
+    iteration, and — for policies whose momentum may cycle — the 0..1 wave momentum mirrors
+    (``momentum_cycles``: how many cycles it mirrors before holding ``high``, 1cycle's 1)."""
 
-_REQUIRED: dict[str, tuple[str, ...]] = {
-    "fixed": (),
-    "multistep": ("gamma",),
-    "triangular": ("max_lr", "stepsize"),
-    "triangular2": ("max_lr", "stepsize"),
-    "exp_range": ("max_lr", "stepsize", "gamma"),
-    "exp": ("gamma",),
-    "decay": ("max_lr", "stepsize"),
-    "one_cycle": ("max_lr", "stepsize", "total_iterations"),
-    "caffe_1cycle": ("max_lr", "stepsize"),
-    "step_decay": ("gamma", "stepsize"),
-    "time_decay": ("decay",),
-    "exponential_decay": ("decay",),
-    "staged": ("stages",),
+    required: tuple[str, ...]
+    lr: Callable[[Schedule, int], float]
+    wave: Callable[[Schedule, int], float] | None = None
+    momentum_cycles: float = math.inf
+
+
+def _clr(s: Schedule, it: int) -> float:
+    return clr_wave(it, s.stepsize)
+
+
+# A new policy is one entry here (and its closed form above).
+POLICY: dict[str, Policy] = {
+    "fixed": Policy((), lambda s, it: s.base_lr),
+    "multistep": Policy(("gamma",), lambda s, it: multistep(it, s.base_lr, s.milestones, s.gamma)),
+    "triangular": Policy(("max_lr", "stepsize"), lambda s, it: triangular(it, s.base_lr, s.max_lr, s.stepsize), _clr),
+    "triangular2": Policy(("max_lr", "stepsize"), lambda s, it: triangular2(it, s.base_lr, s.max_lr, s.stepsize),
+                          lambda s, it: clr_wave(it, s.stepsize) / 2.0 ** (clr_cycle(it, s.stepsize) - 1)),
+    "exp_range": Policy(("max_lr", "stepsize", "gamma"),
+                        lambda s, it: exp_range(it, s.base_lr, s.max_lr, s.stepsize, s.gamma, s.exp_range_bounds),
+                        lambda s, it: clr_wave(it, s.stepsize) * s.gamma**it),
+    "exp": Policy(("gamma",), lambda s, it: exp(it, s.base_lr, s.gamma)),
+    "decay": Policy(("max_lr", "stepsize"), lambda s, it: linear_decay(it, s.base_lr, s.max_lr, s.stepsize)),
+    "one_cycle": Policy(("max_lr", "stepsize", "total_iterations"),
+                        lambda s, it: one_cycle(it, s.base_lr, s.max_lr, s.stepsize, s.total_iterations, s.final_lr),
+                        _clr, momentum_cycles=1),
+    "caffe_1cycle": Policy(("max_lr", "stepsize"), lambda s, it: caffe_one_cycle(it, s.base_lr, s.max_lr, s.stepsize),
+                           _clr, momentum_cycles=1),
+    "step_decay": Policy(("gamma", "stepsize"), lambda s, it: step_decay(it, s.base_lr, s.gamma, s.stepsize)),
+    "time_decay": Policy(("decay",), lambda s, it: time_decay(it, s.base_lr, s.decay)),
+    "exponential_decay": Policy(("decay",), lambda s, it: exponential_decay(it, s.base_lr, s.decay)),
+    "staged": Policy(("stages",), lambda s, it: s.in_stage(it).lr(it - s.stage_start(it))),
 }
+POLICIES = tuple(POLICY)
+CYCLIC = ("triangular", "triangular2", "exp_range")
 
 
 def _bad(name: str, value: Any, accepted: str) -> ValueError:
@@ -244,7 +244,7 @@ class Schedule:
                 raise _bad(name, v, "an integer")
         if not isinstance(self.policy, str) or self.policy not in POLICIES:
             raise _bad("policy", self.policy, f"one of {', '.join(POLICIES)}")
-        for name in _REQUIRED[self.policy]:
+        for name in POLICY[self.policy].required:
             if getattr(self, name) in (None, ()):
                 raise ValueError(f"policy {self.policy!r} needs {name}")
         if self.policy != "staged" and not (math.isfinite(self.base_lr) and self.base_lr >= 0):
@@ -279,7 +279,7 @@ class Schedule:
             if isinstance(m, tuple):
                 if len(m) != 2 or not (0 <= m[1] <= m[0] < 1):
                     raise _bad("momentum", m, "a pair (high, low) with 0 <= low <= high < 1")
-                if self.policy not in CYCLIC + ("one_cycle", "caffe_1cycle"):
+                if POLICY[self.policy].wave is None:
                     raise _bad(
                         "momentum", m, f"a single number for policy {self.policy!r} (cycling needs a cyclic policy or one_cycle)"
                     )
@@ -293,52 +293,23 @@ class Schedule:
     # -- values
     def lr(self, it: int) -> float:
         """The learning rate at iteration ``it`` (>= 0)."""
-        p = self.policy
         if it < 0:
             raise _bad("iteration", it, "an integer >= 0")
-        if p == "fixed":
-            return self.base_lr
-        if p == "multistep":
-            return multistep(it, self.base_lr, self.milestones, self.gamma)
-        if p == "triangular":
-            return triangular(it, self.base_lr, self.max_lr, self.stepsize)
-        if p == "triangular2":
-            return triangular2(it, self.base_lr, self.max_lr, self.stepsize)
-        if p == "exp_range":
-            return exp_range(it, self.base_lr, self.max_lr, self.stepsize, self.gamma, self.exp_range_bounds)
-        if p == "exp":
-            return exp(it, self.base_lr, self.gamma)
-        if p == "decay":
-            return linear_decay(it, self.base_lr, self.max_lr, self.stepsize)
-        if p == "one_cycle":
-            return one_cycle(it, self.base_lr, self.max_lr, self.stepsize, self.total_iterations, self.final_lr)
-        if p == "caffe_1cycle":
-            return caffe_one_cycle(it, self.base_lr, self.max_lr, self.stepsize)
-        if p == "step_decay":
-            return step_decay(it, self.base_lr, self.gamma, self.stepsize)
-        if p == "time_decay":
-            return time_decay(it, self.base_lr, self.decay)
-        if p == "exponential_decay":
-            return exponential_decay(it, self.base_lr, self.decay)
-        start, stage = self._stage(it)
-        return stage.lr(it - start)
+        return POLICY[self.policy].lr(self, it)
 
     def momentum_at(self, it: int) -> float | None:
-        """The momentum (SGD) or beta1 (Adam) at ``it``; ``None`` when the schedule leaves it."""
+        """The momentum (SGD) or beta1 (Adam) at ``it``; ``None`` when the schedule leaves it.
+        A pair (high, low) mirrors the policy's wave: high - (high - low) * wave."""
         m = self.momentum
         if self.policy == "staged":
-            start, stage = self._stage(it)
-            return stage.momentum_at(it - start)
+            return self.in_stage(it).momentum_at(it - self.stage_start(it))
         if m is None or not isinstance(m, tuple):
             return m
         high, low = m
-        if self.policy == "triangular2":
-            scale = 1.0 / 2.0 ** (clr_cycle(it, self.stepsize) - 1)
-            return high - (high - low) * clr_wave(it, self.stepsize) * scale
-        if self.policy == "exp_range":
-            return high - (high - low) * clr_wave(it, self.stepsize) * self.gamma**it
-        cycles = 1 if self.policy in ("one_cycle", "caffe_1cycle") else math.inf
-        return cyclic_momentum(it, high, low, self.stepsize, cycles)
+        policy = POLICY[self.policy]
+        if it >= 2 * self.stepsize * policy.momentum_cycles:
+            return high
+        return high - (high - low) * policy.wave(self, it)
 
     def _stage(self, it: int) -> tuple[int, Schedule]:
         chosen = self.stages[0]
@@ -346,6 +317,14 @@ class Schedule:
             if start <= it:
                 chosen = (start, stage)
         return chosen
+
+    def stage_start(self, it: int) -> int:
+        """``staged``: the iteration the stage holding ``it`` starts at."""
+        return self._stage(it)[0]
+
+    def in_stage(self, it: int) -> Schedule:
+        """``staged``: the schedule of the stage holding ``it`` (it counts from its own start)."""
+        return self._stage(it)[1]
 
     def table(self, iterations: int) -> list[tuple[int, float, float | None]]:
         """(iteration, lr, momentum) for it = 0 .. iterations-1, for plots and the CLI."""

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from .results import Run
+from .results import DEFAULT_ROOT, Run
 from .train import MODES, TrainConfig, range_test, train
 
 STUDIES = (
@@ -219,7 +219,7 @@ def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | No
     unknown = set(spec) - set(SPEC_KEYS)
     if unknown:
         raise ValueError(f"unknown study key(s) {sorted(unknown)}: expected some of {list(SPEC_KEYS)}")
-    root = spec.get("out") or "experiments/results"
+    root = spec.get("out") or str(DEFAULT_ROOT)
     cached_only = spec.get("train_missing") is False
     results: dict[str, list[Run]] = {}
     for cfg, rng in expand(spec, only, seeds):
@@ -231,9 +231,22 @@ def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | No
 
 def missing_runs(spec: dict[str, Any]) -> list[str]:
     """``label (seed)`` of every run of ``spec`` that is not stored."""
-    root = spec.get("out") or "experiments/results"
+    root = spec.get("out") or str(DEFAULT_ROOT)
     return [f"{cfg.label} (seed {cfg.seed})" for cfg, rng in expand(spec)
             if execute(cfg, rng, root, cached_only=True) is None]
+
+
+NOTEBOOK_PARAMETERS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "runs", "range_tests",
+                       "progress", "train_missing")
+
+
+def notebook_spec(params: dict[str, Any]) -> dict[str, Any]:
+    """The spec a study notebook runs, from its parameters (``globals()``): papermill's injected
+    YAML, or — a notebook opened by hand, with no runs listed — its profile's YAML file."""
+    spec = {k: params[k] for k in NOTEBOOK_PARAMETERS if k in params}
+    if not spec.get("runs") and not spec.get("range_tests"):
+        spec = load_spec(spec["study"], spec["profile"]) | {k: spec[k] for k in ("progress", "train_missing") if k in spec}
+    return spec
 
 
 def not_run_yet(spec: dict[str, Any]) -> str:

@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+from .results import DEFAULT_ROOT
+
 
 def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
     """``--step-mode``; ``auto`` (the default) is the fastest mode the benchmark timed on this GPU,
@@ -82,7 +84,7 @@ def _run_lease(a: argparse.Namespace) -> int:
     for target in a.file:
         file, labels = parse_target(target)
         spec = _spec(a, file)
-        root = spec.get("out") or "experiments/results"
+        root = spec.get("out") or str(DEFAULT_ROOT)
         only = labels if labels else a.only
         if labels and a.only:
             only = [x for x in labels if x in a.only] or labels
@@ -226,12 +228,12 @@ def add_commands(sub) -> None:
     s.set_defaults(func=cmd_study)
 
     f = sub.add_parser("figures", help="regenerate every figure from stored results (no training)")
-    f.add_argument("--results", default="experiments/results")
+    f.add_argument("--results", default=str(DEFAULT_ROOT))
     f.add_argument("--dest", default="figures")
     f.set_defaults(func=cmd_figures)
 
     c = sub.add_parser("claims", help="write CLAIMS.md from stored results (no training)")
-    c.add_argument("--results", default="experiments/results")
+    c.add_argument("--results", default=str(DEFAULT_ROOT))
     c.add_argument("--dest", default="CLAIMS.md")
     c.add_argument("--readme", default="README.md", help="also refresh this README's results table (its claims "
                    "markers); '' to leave it")

@@ -9,6 +9,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from .results import DEFAULT_ROOT
 from .studies import execute, expand
 from .train import TrainConfig
 
@@ -24,7 +25,7 @@ def run_one(config: dict, range_args: dict | None, root: str) -> dict:
 
 def plan(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None):
     """(to_run, stored): the study's runs split by whether the store already has them."""
-    root = spec.get("out") or "experiments/results"
+    root = spec.get("out") or str(DEFAULT_ROOT)
     todo, done = [], []
     for cfg, rng in expand(spec, only, seeds):
         (done if execute(cfg, rng, root, cached_only=True) else todo).append((cfg, rng))
@@ -53,7 +54,7 @@ def make_executor(kind: str, folder: Path, *, partition: str | None = None, gpus
 def sweep(spec: dict[str, Any], executor: str = "local", *, folder: str | Path = "experiments/sweeps",
           only: list[str] | None = None, seeds: list[int] | None = None, wait: bool = True, **executor_args) -> list:
     """Submit every run of ``spec`` that is not stored; with ``wait``, return their summaries."""
-    root = str(Path(spec.get("out") or "experiments/results").resolve())
+    root = str(Path(spec.get("out") or str(DEFAULT_ROOT)).resolve())
     todo, done = plan(spec, only, seeds)
     print(f"{len(done)} run(s) already stored, {len(todo)} to run with the {executor} executor", flush=True)
     if not todo:

@@ -26,7 +26,10 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import distributed, models
-from .data import DeviceLoader, ImageSet, Normalizer, load_cifar10
+from .data import DeviceLoader, Normalizer, load_cifar10, resolve_source
+from .evaluation import Evaluator, autocast
+from .imagenet import FolderEvaluator, FolderLoader, describe, image_folder
+from .range_test import lr_range_test
 from .results import (
     DEFAULT_ROOT,
     Run,
@@ -233,74 +236,6 @@ class CompiledOrEager:
         return fn(self.eager, *args)
 
 
-class Evaluator:
-    """Test-set accuracy, honest about a partly exact test set (README, "The test set"):
-    ``test_accuracy`` on the exact images with a 95 % Wilson interval, ``test_accuracy_all`` on
-    all of them, and — when a JPEG copy exists — the exact images in JPEG form with the number of
-    verdicts JPEG flips each way, so :mod:`reproduce.readings` can correct the all-images figure
-    for what JPEG costs this model. With a fully exact test set all agree."""
-
-    def __init__(self, test: ImageSet, normalize: Normalizer, device: str, channels_last: bool, amp: bool,
-                 batch_size: int = 1000) -> None:
-        self.x = test.x.to(device)
-        self.y = test.y.to(device)
-        self.exact = None if test.exact is None else test.exact.to(device)
-        self.jpeg_exact = None
-        if test.jpeg_x is not None and test.exact is not None:
-            self.jpeg_exact = test.jpeg_x[test.exact].to(device)
-        self.normalize, self.channels_last, self.amp = normalize, channels_last, amp
-        self.batch_size, self.device = batch_size, device
-
-    def _predict(self, model, x):
-        for i in range(0, len(x), self.batch_size):
-            xb = self.normalize(x[i : i + self.batch_size])
-            if self.channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with _autocast(self.device, self.amp):
-                yield model(xb).float()
-
-    @torch.inference_mode()
-    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
-        was = model.training
-        model.eval()
-        logits = torch.cat(list(self._predict(model, self.x)))
-        correct = logits.argmax(1) == self.y
-        loss = F.cross_entropy(logits, self.y)
-        stats = [correct.float().mean(), loss]
-        if self.exact is not None:
-            on_exact = correct[self.exact]
-            stats.append(on_exact.float().mean())
-            if self.jpeg_exact is not None:  # the same images as JPEG: accuracy, and the verdicts JPEG flips
-                as_jpeg = torch.cat(list(self._predict(model, self.jpeg_exact))).argmax(1) == self.y[self.exact]
-                stats += [as_jpeg.float().mean(), (on_exact & ~as_jpeg).sum().float(), (~on_exact & as_jpeg).sum().float()]
-        vals = torch.stack(stats).tolist()  # the one host sync of an evaluation
-        model.train(was)
-        n_exact = int(self.exact.sum()) if self.exact is not None else len(self.y)
-        acc = vals[2] if self.exact is not None else vals[0]
-        lo, hi = wilson(acc, n_exact)
-        out = {"test_accuracy": acc, "test_accuracy_lo95": lo, "test_accuracy_hi95": hi, "test_n": n_exact,
-               "test_accuracy_all": vals[0], "test_n_all": len(self.y), "test_loss": vals[1]}
-        if len(vals) == 6:  # reproduce.readings turns these into the JPEG-corrected accuracy
-            out |= {"test_accuracy_exact_as_jpeg": vals[3], "test_jpeg_lost": int(vals[4]), "test_jpeg_gained": int(vals[5])}
-        return out
-
-
-def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95 % Wilson score interval of an accuracy ``p`` measured on ``n`` images."""
-    if n == 0 or not math.isfinite(p):
-        return (float("nan"), float("nan"))
-    denom = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / denom
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (centre - half, centre + half)
-
-
-def _autocast(device: str, amp: bool):
-    if not amp:
-        return nullcontext()
-    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
-
-
 @contextmanager
 def _stop_on_signals():
     """SIGTERM/SIGINT set a flag the loop checks after each iteration (main thread only)."""
@@ -347,7 +282,6 @@ def prepare(cfg: TrainConfig, device: str | None = None, rank: int = 0, world: i
     if device.startswith("cuda"):
         torch.backends.cudnn.benchmark = True  # fixed shapes: cuDNN times its kernels once and keeps the fastest
     if cfg.dataset == "imagenet":
-        from .imagenet import FolderEvaluator, FolderLoader, describe, image_folder
 
         train_ds = image_folder(cfg.data, "train", cfg.image_size)
         val_ds = image_folder(cfg.data, "val", cfg.image_size)
@@ -418,7 +352,6 @@ def check_cached(cfg: TrainConfig, run: Run) -> Run:
     """A stored run answers a request only if it is what was asked: trained on the same data
     (its pixels' and labels' checksum, where the data is at hand without a download) and
     holding weights if they are asked for."""
-    from .data import resolve_source
 
     if cfg.save_weights and not (run.path / "model.pt").exists():
         raise ValueError(f"save_weights: the stored run {run.path} has no model.pt; train it again with --force "
@@ -506,7 +439,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         return loss
 
     def forward_backward(m, x, y):  # through `stepper`: redone eagerly if a compiled step fails
-        with _autocast(dev, cfg.amp):
+        with autocast(dev, cfg.amp):
             out = m(x)
             loss = F.cross_entropy(out, y)
         optimizer.zero_grad(set_to_none=True)
@@ -632,7 +565,6 @@ def range_test(cfg: TrainConfig, *, start_lr: float, end_lr: float, mode: str = 
 
 def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, end_lr: float, mode: str,
                 eval_every: int | None, eval_images: int | None, diverge: float, force: bool) -> Run:
-    from .range_test import lr_range_test
 
     if rd.path.exists() and force:
         shutil.rmtree(rd.path)
@@ -657,7 +589,7 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
     step_model = model
     if cfg.amp:
         def step_model(x):  # noqa: E306 - autocast for the forward pass only
-            with _autocast(cfg.device, True):
+            with autocast(cfg.device, True):
                 return model(x)
 
     write_json(rd.config, cfg.to_dict() | extra)

@@ -8,10 +8,12 @@ import os
 import sys
 from pathlib import Path
 
+from .results import DEFAULT_ROOT
+
 BATCH_HELP = "mini-batch size (the papers' total batch size)"
 
 
-def _common(p: argparse.ArgumentParser) -> None:
+def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) -> None:
     p.add_argument("--config", help="YAML/JSON file with TrainConfig keys; flags given explicitly override it")
     p.add_argument("--model", help="resnet20/32/44/56/110, cifar10_full, keras_cnn (default resnet56)")
     p.add_argument("--batch-size", type=int, help=BATCH_HELP + " (default 128); under torchrun the global batch, "
@@ -38,7 +40,8 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--label", help="a short name for the run")
     p.add_argument("--claim", help="the claim id this run serves (C1...C9, as in CLAIMS.md); CLAIMS.md is built from it")
     p.add_argument("--profile", choices=("full", "quick", "smoke", "custom"), help="which profile the run belongs to")
-    p.add_argument("--out", default="experiments/results", help="results root (default experiments/results)")
+    p.add_argument("--out", default=out_default, help=f"results root (default {out_default}"
+                   + ("; git ignores it: an ad-hoc test is not part of the study's record)" if out_default == "runs" else ")"))
     p.add_argument("--force", action="store_true", help="re-run even if a finished run with this config is stored")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
 
@@ -117,20 +120,52 @@ def cmd_train(a: argparse.Namespace, schedule_from_args) -> int:
     return 0
 
 
+RANGE_READINGS = 20  # accuracy readings of a range test started from the command line (the plot's points)
+RANGE_EVAL_IMAGES = 1000  # held-out images per reading
+RANGE_ITERATIONS = 100  # fastai's lr_find length, when neither --iterations nor --epochs is given
+
+
 def cmd_range_test(a: argparse.Namespace, schedule_from_args) -> int:
+    from .progress import seconds_per_step
+    from .range_test import suggestion_lines
     from .train import range_test
 
+    if (a.start_lr is None) != (a.end_lr is None):
+        raise ValueError(f"start_lr={a.start_lr!r}, end_lr={a.end_lr!r} is invalid: give both, or neither for the "
+                         "default sweep 1e-7 -> 10 (exponential)")
+    default_sweep = a.start_lr is None
+    start, end = (1e-7, 10.0) if default_sweep else (a.start_lr, a.end_lr)
+    mode = a.mode or ("exp" if default_sweep else "linear")
+    if a.iterations is None and a.epochs is None and not a.config:
+        a.iterations = RANGE_ITERATIONS
     cfg = _config(a, schedule_from_args, schedule=False)
-    run = range_test(cfg, start_lr=a.start_lr, end_lr=a.end_lr, mode=a.mode, eval_every=a.eval_every,
-                     eval_images=a.eval_images, diverge=a.diverge, root=a.out, force=a.force)
+    n = cfg.iterations or round(cfg.epochs * 50_000 / cfg.batch_size)
+    every = a.eval_every or max(1, n // RANGE_READINGS)
+    images = a.eval_images or RANGE_EVAL_IMAGES
+    import torch
+
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device in (None, "auto") else cfg.device
+    per_step = seconds_per_step(cfg.model, cfg.batch_size, device=device)
+    cost = per_step * (n + (n // every + 1) * images / cfg.batch_size / 3)
+    print(f"range test: {n:,} iterations of {cfg.model} at batch {cfg.batch_size}, LR {start:g} -> {end:g} ({mode}), "
+          f"accuracy on {images:,} held-out images every {every} iterations ({n // every + 1} readings): about "
+          f"{cost / 60:.1f} min here, less if the loss diverges first", file=sys.stderr, flush=True)
+    run = range_test(cfg, start_lr=start, end_lr=end, mode=mode, eval_every=every, eval_images=images,
+                     diverge=a.diverge, root=a.out, force=a.force)
+    s = run.summary
     if a.plot:
         from .plots import plot_range_test, save
 
-        s = run.summary
-        title = (f"LR range test: {cfg.model}, batch {cfg.batch_size}, {s['mode']} {s['start_lr']:g} -> {s['end_lr']:g} "
-                 f"in {s['iterations']:,} iterations")
+        title = f"LR range test: {cfg.model}, batch {cfg.batch_size}, {s['mode']} {s['start_lr']:g} -> {s['end_lr']:g}"
         save(plot_range_test(run, title=title).figure, a.plot)
-    print(json.dumps({"run": str(run.path), **run.summary}, indent=2, default=str))
+    if a.json:
+        print(json.dumps({"run": str(run.path), **s}, indent=2, default=str))
+        return 0
+    stop = f", stopped at LR {s['stop_lr']:.3g} (the loss diverged)" if s.get("stopped_early") else ""
+    print(f"stored in {run.path}{stop}")
+    print("\n".join(suggestion_lines(run.metrics, s["mode"])))
+    if a.plot:
+        print(f"figure: {a.plot}")
     return 0
 
 
@@ -191,15 +226,24 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
     r = sub.add_parser(
         "range-test", help="LR range test: loss and held-out accuracy while the LR rises",
         description="Raise the LR every mini-batch from --start-lr to --end-lr over --iterations (or --epochs), "
-                    "record loss and held-out accuracy, and suggest bounds (Smith's from accuracy; loss min/10; "
-                    "steepest descent).")
-    _common(r)
+                    "record loss and held-out accuracy, and print one suggested LR per rule with how finely it "
+                    "was read: Smith's base and max from accuracy, the loss minimum / 10 (fastai), the steepest "
+                    "loss descent (torch-lr-finder). Without --start-lr/--end-lr: fastai's sweep, 1e-7 -> 10 "
+                    "exponentially, stopped when the loss diverges. It prints its cost before it starts.",
+        epilog="examples: python -m reproduce range-test --model keras_cnn --batch-size 100 --optimizer adam "
+               "--plot range.png   |   Smith's linear test (claim C2): --model cifar10_full --batch-size 100 "
+               "--wd 0.004 --augment none --normalize mean_image --iterations 4000 --start-lr 0 --end-lr 0.02")
+    _common(r, out_default="runs")
     r.add_argument("--momentum", type=float, nargs=1, help="SGD momentum (default 0.9)")
-    r.add_argument("--start-lr", type=float, required=True)
-    r.add_argument("--end-lr", type=float, required=True)
-    r.add_argument("--mode", choices=("linear", "exp"), default="linear")
-    r.add_argument("--eval-every", type=int, help="held-out accuracy every N iterations (default: 50 points)")
-    r.add_argument("--eval-images", type=int, help="test images used for the accuracy readings (default all)")
+    r.add_argument("--start-lr", type=float, help="first LR (default 1e-7, with --end-lr 10: fastai's sweep)")
+    r.add_argument("--end-lr", type=float, help="last LR (default 10)")
+    r.add_argument("--mode", choices=("linear", "exp"),
+                   help="how the LR rises (default: exp for the default sweep, linear - Smith's - when you give bounds)")
+    r.add_argument("--eval-every", type=int, help=f"held-out accuracy every N iterations (default: {RANGE_READINGS} "
+                   "readings in all)")
+    r.add_argument("--eval-images", type=int, help=f"held-out images per reading (default {RANGE_EVAL_IMAGES:,}; "
+                   "more images, finer accuracy, longer test)")
     r.add_argument("--diverge", type=float, default=4.0, help="stop when smoothed loss > this x its minimum")
     r.add_argument("--plot", help="save the range-test figure here")
+    r.add_argument("--json", action="store_true", help="print the run's whole summary as JSON instead")
     r.set_defaults(func=lambda a: cmd_range_test(a, schedule_from_args))

@@ -137,7 +137,7 @@ def test_c2_base_capped_by_the_grid_misses_only_when_even_its_cap_is_far_below(t
     panels = [ax.get_title() for ax in fig.axes if ax.get_title()]
     insets = [c.get_title() for ax in fig.axes for c in ax.child_axes]
     assert len(panels) == 2  # the zoom is an inset of its test's panel, not a panel of its own
-    assert insets[0] == "start, accuracy every 1e-05 of LR: smith_base = 0.00045"
+    assert insets[0] == "start, accuracy every 1e-05 of LR: Smith's base = 0.00045"
 
 
 def _c1_store(root, label, seed, summary):

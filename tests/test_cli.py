@@ -133,3 +133,24 @@ def test_ctrl_c_on_study_is_one_line_with_the_resume_hint(monkeypatch, capsys):
     assert main(["study", "--profile", "quick"]) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("interrupted:") and "run the same command again" in err and len(err.splitlines()) == 1
+
+
+def test_range_test_with_defaults_says_its_cost_prints_one_line_per_rule_and_stays_out_of_the_record(
+        tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    plot = tmp_path / "range.png"
+    assert main(["range-test", "--model", "keras_cnn", "--batch-size", "16", "--data", "synthetic:256",
+                 "--iterations", "40", "--device", "cpu", "--no-progress", "--plot", str(plot)]) == 0
+    out, err = capsys.readouterr()
+    assert "range test: 40 iterations of keras_cnn at batch 16, LR 1e-07 -> 10 (exp)" in err
+    assert "accuracy on 1,000 held-out images every 2 iterations (21 readings): about" in err
+    rules = [line for line in out.splitlines() if line.startswith("suggested LR:")]
+    assert len(rules) == 5 and any("loss minimum / 10 (fastai)" in r for r in rules)
+    assert all("[loss readings x" in r or "[accuracy " in r or "no reading" in r for r in rules)
+    assert plot.exists() and list((tmp_path / "runs" / "adhoc").iterdir())  # ./runs (ignored), not experiments/
+    assert not (tmp_path / "experiments").exists()
+
+
+def test_range_test_needs_both_bounds_or_neither(capsys):
+    assert main(["range-test", "--start-lr", "0.001", "--data", "synthetic:64"]) == 2
+    assert "give both, or neither" in capsys.readouterr().err

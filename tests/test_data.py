@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reproduce import data as D
-from reproduce.train import Evaluator
+from reproduce.evaluation import Evaluator
 
 
 def _npz_folder(tmp_path, n=40, exact_n=None, with_sums=True):

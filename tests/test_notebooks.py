@@ -74,7 +74,7 @@ def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, cap
     store("adam-fixed")  # already in the store
     monkeypatch.setattr(notebooks, "execute", lambda study, *a, **k: store("adam-clr") or
                         notebooks.executed_dir("quick") / f"{study}.ipynb")
-    monkeypatch.setattr(figures, "make_all", lambda *a, **k: [])
+    monkeypatch.setattr(notebooks, "make_all", lambda *a, **k: [])
     monkeypatch.setattr(claims, "write_claims", lambda root, dest: Path(dest))
     assert notebooks.reproduce(profile="quick", only=["07_adam_clr"], out=str(root)) == 0
     out = capsys.readouterr().out

@@ -85,7 +85,7 @@ def test_accuracy_read_smith_bounds():
     (band,) = ax.patches
     assert band.get_x() == pytest.approx(1e-3) and band.get_x() + band.get_width() == pytest.approx(1e-2)
     legend = [t.get_text() for a in ax.figure.axes if a.get_legend() for t in a.get_legend().get_texts()]
-    assert "some paper: 0.001-0.01" in legend and f"smith_base = {s['smith_base']:.3g}" in legend
+    assert "some paper: 0.001-0.01" in legend and f"Smith's base (accuracy 10 % up its rise): {s['smith_base']:.3g}" in legend
 
 
 def test_matches_torch_lr_finder():

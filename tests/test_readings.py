@@ -119,10 +119,16 @@ def test_log_rule_needs_a_factor():
 
 
 def test_the_training_path_does_not_need_scipy():
-    """The lent GPU machine has no scipy: training and run-study must not import it (claims do)."""
+    """The lent GPU machine has no scipy: training and run-study must import without it (claims need it)."""
     import subprocess
     import sys
 
-    code = ("import sys, reproduce.cli, reproduce.lease, reproduce.studies, reproduce.train, reproduce.study_cli, "
-            "reproduce.notebooks; assert 'scipy' not in sys.modules, 'scipy imported'")
+    code = ("import sys\n"
+            "class NoScipy:\n"
+            "    def find_spec(self, name, path=None, target=None):\n"
+            "        if name == 'scipy' or name.startswith('scipy.'):\n"
+            "            raise ImportError('no scipy here')\n"
+            "sys.meta_path.insert(0, NoScipy())\n"
+            "import reproduce.cli, reproduce.lease, reproduce.studies, reproduce.train, reproduce.study_cli\n"
+            "import reproduce.progress, reproduce.figures\n")
     subprocess.run([sys.executable, "-c", code], check=True)

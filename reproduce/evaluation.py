@@ -1,0 +1,82 @@
+"""Scoring a model on the test set: accuracy on the exact images with its 95 % interval, on all
+of them, and on the exact images in JPEG form (what :mod:`reproduce.readings` needs to correct the
+all-images figure). The training loop, the ImageNet path and the shipped weights share it.
+"""
+
+from __future__ import annotations
+
+import math
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+
+from .data import ImageSet, Normalizer
+
+
+class Evaluator:
+    """Test-set accuracy, honest about a partly exact test set (README, "The test set"):
+    ``test_accuracy`` on the exact images with a 95 % Wilson interval, ``test_accuracy_all`` on
+    all of them, and — when a JPEG copy exists — the exact images in JPEG form with the number of
+    verdicts JPEG flips each way, so :mod:`reproduce.readings` can correct the all-images figure
+    for what JPEG costs this model. With a fully exact test set all agree."""
+
+    def __init__(self, test: ImageSet, normalize: Normalizer, device: str, channels_last: bool, amp: bool,
+                 batch_size: int = 1000) -> None:
+        self.x = test.x.to(device)
+        self.y = test.y.to(device)
+        self.exact = None if test.exact is None else test.exact.to(device)
+        self.jpeg_exact = None
+        if test.jpeg_x is not None and test.exact is not None:
+            self.jpeg_exact = test.jpeg_x[test.exact].to(device)
+        self.normalize, self.channels_last, self.amp = normalize, channels_last, amp
+        self.batch_size, self.device = batch_size, device
+
+    def _predict(self, model, x):
+        for i in range(0, len(x), self.batch_size):
+            xb = self.normalize(x[i : i + self.batch_size])
+            if self.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            with autocast(self.device, self.amp):
+                yield model(xb).float()
+
+    @torch.inference_mode()
+    def __call__(self, model: torch.nn.Module) -> dict[str, float]:
+        was = model.training
+        model.eval()
+        logits = torch.cat(list(self._predict(model, self.x)))
+        correct = logits.argmax(1) == self.y
+        loss = F.cross_entropy(logits, self.y)
+        stats = [correct.float().mean(), loss]
+        if self.exact is not None:
+            on_exact = correct[self.exact]
+            stats.append(on_exact.float().mean())
+            if self.jpeg_exact is not None:  # the same images as JPEG: accuracy, and the verdicts JPEG flips
+                as_jpeg = torch.cat(list(self._predict(model, self.jpeg_exact))).argmax(1) == self.y[self.exact]
+                stats += [as_jpeg.float().mean(), (on_exact & ~as_jpeg).sum().float(), (~on_exact & as_jpeg).sum().float()]
+        vals = torch.stack(stats).tolist()  # the one host sync of an evaluation
+        model.train(was)
+        n_exact = int(self.exact.sum()) if self.exact is not None else len(self.y)
+        acc = vals[2] if self.exact is not None else vals[0]
+        lo, hi = wilson(acc, n_exact)
+        out = {"test_accuracy": acc, "test_accuracy_lo95": lo, "test_accuracy_hi95": hi, "test_n": n_exact,
+               "test_accuracy_all": vals[0], "test_n_all": len(self.y), "test_loss": vals[1]}
+        if len(vals) == 6:  # reproduce.readings turns these into the JPEG-corrected accuracy
+            out |= {"test_accuracy_exact_as_jpeg": vals[3], "test_jpeg_lost": int(vals[4]), "test_jpeg_gained": int(vals[5])}
+        return out
+
+
+def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % Wilson score interval of an accuracy ``p`` measured on ``n`` images."""
+    if n == 0 or not math.isfinite(p):
+        return (float("nan"), float("nan"))
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (centre - half, centre + half)
+
+
+def autocast(device: str, amp: bool):
+    if not amp:
+        return nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=torch.bfloat16)
