@@ -41,6 +41,7 @@ def measure() -> dict:
         for run in find_runs(clone / "experiments" / "results", profile="quick"):
             shutil.rmtree(run.path)
             removed += 1
+        git = git_info(clone)  # before the run: rendering rewrites the clone's notebooks
         cmd = [sys.executable, "-m", "reproduce", "study", "--profile", "quick"]
         t0 = time.perf_counter()
         proc = subprocess.run(cmd, cwd=clone, env=os.environ | {"PYTHONPATH": str(clone)}, capture_output=True, text=True)
@@ -62,7 +63,7 @@ def measure() -> dict:
             "removed_before": removed,
             "device_name": device_name("cpu"),
             "threads": torch.get_num_threads(),
-            "git": git_info(clone),
+            "git": git,
             "command": " ".join(["python", "benchmarks/quick_profile.py", *sys.argv[1:]]),
             "data": os.environ.get("CIFAR10_DIR") and "CIFAR10_DIR (a local copy)" or "torchvision download",
             "summary_line": proc.stdout.strip().splitlines()[-2] if proc.stdout.strip() else "",

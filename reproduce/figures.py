@@ -161,10 +161,9 @@ def range_test(results: Results, claim: str):
     zooms = {(r.config.get("label", "")[: -len("-start")], r.config.get("seed")): r for r in runs
              if r.config.get("label", "").endswith("-start")}
     runs = [r for r in runs if not r.config.get("label", "").endswith("-start")]
-    # at most two panels a row: a strip of four is unreadable at a report's column width
-    cols = min(2, len(runs))
-    rows = -(-len(runs) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(7 * cols, 5.2 * rows), squeeze=False)
+    # one panel a row, each with its legend below: a strip of panels is unreadable at a report's column width
+    cols, rows = 1, len(runs)
+    fig, axes = plt.subplots(rows, cols, figsize=(9, 6 * rows), squeeze=False)
     for ax in axes.flat[len(runs):]:
         ax.set_visible(False)
     for ax, run in zip(axes.flat, runs):
@@ -198,8 +197,9 @@ def _zoom_inset(ax, run: Run, zoom: Run):
         text += f": Smith's base = {base:.3g}"  # the same base the panel's legend gives
     ins.set_title(text, fontsize=9)
     ins.tick_params(labelsize=8)
-    ins.xaxis.set_major_locator(plt.MaxNLocator(4))
+    ins.xaxis.set_major_locator(plt.MaxNLocator(3))
     ins.yaxis.set_major_locator(plt.MaxNLocator(3))
+    ins.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ins.grid(False)
 
 
@@ -226,7 +226,10 @@ def one_cycle(results: Results):
         ax.plot(acc["iteration"], acc["test_accuracy"], color="0.2", ls="--", marker=".", ms=4, lw=1, label=SMITH_C4[1])
         ax.plot([paper.C4.at], [paper.C4.value], marker="*", markersize=13, color="0.2", markeredgecolor="black", linestyle="none",
                 label=f"DA Table 1: {100 * paper.C4.value:.1f} %")
-    ax.legend(fontsize=8, loc="lower right")
+    handles, _ = ax.get_legend_handles_labels()
+    if any(len(rs) > 1 for rs in results.values()):
+        handles.append(Patch(color="0.5", alpha=0.2, label="band: ±1 std over seeds"))
+    ax.legend(handles=handles, fontsize=8, loc="lower right")
     ax.set_xscale("log")
     model = _model_name(results)
     ax.set_title(f"C4-C6: {model}, 1cycle vs constant momentum vs step schedule" + _profile_note(results))
