@@ -28,9 +28,10 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from standard_pipeline import torchvision_loader  # beside this script
 
 from reproduce import models
-from reproduce.data import DeviceLoader, Normalizer, load_cifar10, torchvision_loader
+from reproduce.data import DeviceLoader, Normalizer, load_cifar10
 from reproduce.results import device_name, git_info, write_json
 from reproduce.train import MODES, CompiledOrEager
 
@@ -206,7 +207,7 @@ def full_profile_estimate(bench: dict) -> tuple[int, float, int] | None:
     speeds = speeds_of(bench)
     procs = best_parallel(speeds)
     est = Estimator(speeds)
-    jobs = [Job(study, cfg, rng) for study in STUDIES for cfg, rng in expand(load_spec(study, "full"))
+    jobs = [Job(study, cfg, range_args) for study in STUDIES for cfg, range_args in expand(load_spec(study, "full"))
             if cfg.model == bench["model"]]
     seconds = [est(j, procs) for j in jobs]
     if not jobs or any(s is None for s in seconds):

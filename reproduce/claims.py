@@ -458,9 +458,9 @@ def _c8(r: Results) -> Outcome | None:
                    float(np.mean([x[kind].var for x in per["adam-clr"]])), float(np.mean([x[kind].var for x in per["adam-fixed"]])))
     part = judge("CLR minus fixed", paper.C8_GAIN.value, d, C8_MARGIN, shown=d.text(100, " points", signed=True))
     bounds = ""
-    rng = _one(r, "adam-range")
-    if rng is not None:
-        g = suggest(rng.metrics, rng.summary["mode"])
+    range_args = _one(r, "adam-range")
+    if range_args is not None:
+        g = suggest(range_args.metrics, range_args.summary["mode"])
         if g["smith_base"] and g["smith_max"]:
             bounds = (f"; our range test reads base {g['smith_base']:.2g}, max {g['smith_max']:.2g} "
                       f"(the post chose {paper.C8_BASE.value:g}-{paper.C8_MAX.value:g})")
@@ -550,8 +550,8 @@ BY_ID = {c.id: c for c in CLAIMS}
 def missing_for(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "full") -> list[str]:
     """``label (seed N)`` of the profile's runs for this claim that are not stored yet."""
     spec = load_spec(claim.study, profile)
-    return [f"{cfg.label} (seed {cfg.seed})" for cfg, rng in expand(spec)
-            if cfg.claim == claim.id and execute(cfg, rng, str(root), cached_only=True) is None]
+    return [f"{cfg.label} (seed {cfg.seed})" for cfg, range_args in expand(spec)
+            if cfg.claim == claim.id and execute(cfg, range_args, str(root), cached_only=True) is None]
 
 
 def _devices(results: Results, claim: Claim) -> str:

@@ -391,36 +391,3 @@ def random_crop(x: torch.Tensor, shifts: torch.Tensor, pad: int = 4) -> torch.Te
     xp = xp.gather(2, rows)
     cols = (shifts[1][:, None] + ar_w)[:, None, None, :].expand(b, c, h, w)
     return xp.gather(3, cols)
-
-
-class _PILDataset(torch.utils.data.Dataset):
-    def __init__(self, data: ImageSet, transform) -> None:
-        self.x = data.x.permute(0, 2, 3, 1).numpy()
-        self.y = data.y.tolist()
-        self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-    def __getitem__(self, i):
-        from PIL import Image
-
-        return self.transform(Image.fromarray(self.x[i])), self.y[i]
-
-
-def torchvision_loader(data: ImageSet, batch_size: int, augment: str = "crop_flip", workers: int = 4,
-                       pin_memory: bool = False) -> torch.utils.data.DataLoader:
-    """The standard PyTorch pipeline (PIL images, torchvision transforms on the CPU, DataLoader
-    workers): the baseline of the throughput benchmark, not used for training."""
-    from torchvision import transforms as T
-
-    ops = []
-    if augment == "crop_flip":
-        ops.append(T.RandomCrop(32, padding=4))
-    if augment in ("flip", "crop_flip"):
-        ops.append(T.RandomHorizontalFlip())
-    ops += [T.ToTensor(), T.Normalize(CIFAR10_MEAN, CIFAR10_STD)]
-    return torch.utils.data.DataLoader(
-        _PILDataset(data, T.Compose(ops)), batch_size=batch_size, shuffle=True, num_workers=workers,
-        pin_memory=pin_memory, drop_last=False, persistent_workers=workers > 0,
-    )

@@ -150,7 +150,7 @@ PAPER_BOUNDS = {"C2": (paper.C2_BASE.value, paper.C2_MAX.value, "CLR paper"),
                 "C8": (paper.C8_BASE.value, paper.C8_MAX.value, "seed post")}
 
 
-def range_test(results: Results, claim: str):
+def range_test_figure(results: Results, claim: str):
     """03: loss and accuracy against LR for one claim's range tests (linear and exp side by side),
     with the bounds the source read off its own test shaded where it gives them."""
     runs = [r for rs in results.values() for r in rs
@@ -213,7 +213,7 @@ def clr_vs_fixed(results: Results):
     return ax.figure
 
 
-def one_cycle(results: Results):
+def one_cycle_figure(results: Results):
     """05 (C4-C6): ResNet-56 accuracy against iterations; 1cycle mean ± std over seeds."""
     if not results:
         return None
@@ -278,13 +278,13 @@ def adam_clr(results: Results):
 FIGURES: dict[str, tuple[str | None, Callable]] = {
     "01_schedules": (None, schedules_overview),
     "01_pytorch_schedulers": (None, pytorch_schedulers),
-    "03_range_test_C1_resnet56": ("03_range_tests", lambda r: range_test(r, "C1")),
-    "03_range_test_C2_cifar10_full": ("03_range_tests", lambda r: range_test(r, "C2")),
+    "03_range_test_C1_resnet56": ("03_range_tests", lambda r: range_test_figure(r, "C1")),
+    "03_range_test_C2_cifar10_full": ("03_range_tests", lambda r: range_test_figure(r, "C2")),
     "04_clr_vs_fixed_C3": ("04_clr_vs_fixed", clr_vs_fixed),
-    "05_resnet56_one_cycle_C4_C6": ("05_resnet56_one_cycle", one_cycle),
+    "05_resnet56_one_cycle_C4_C6": ("05_resnet56_one_cycle", one_cycle_figure),
     "06_weight_decay_C7": ("06_weight_decay", weight_decay),
     "07_adam_clr_C8": ("07_adam_clr", adam_clr),
-    "07_range_test_C8_adam": ("07_adam_clr", lambda r: range_test(r, "C8")),
+    "07_range_test_C8_adam": ("07_adam_clr", lambda r: range_test_figure(r, "C8")),
 }
 
 

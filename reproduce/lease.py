@@ -39,7 +39,7 @@ class Job:
 
     file: str
     cfg: TrainConfig
-    rng: dict | None
+    range_args: dict | None
     root: str = str(DEFAULT_ROOT)
     est_s: float | None = None
     status: str = "queued"  # queued | cached | running | finished | interrupted | failed | does not fit
@@ -53,7 +53,7 @@ class Job:
 
     @property
     def path(self) -> Path:
-        return run_dir(self.cfg, self.root, None if self.rng is None else range_key(**self.rng)).path
+        return run_dir(self.cfg, self.root, None if self.range_args is None else range_key(**self.range_args)).path
 
     @property
     def iterations(self) -> int:
@@ -63,7 +63,7 @@ class Job:
 
     @property
     def evaluations(self) -> int:
-        every = self.rng.get("eval_every") if self.rng is not None else self.cfg.eval_every
+        every = self.range_args.get("eval_every") if self.range_args is not None else self.cfg.eval_every
         return self.iterations // every + 1 if every else max(1, round(self.iterations * self.cfg.batch_size / 50_000))
 
 
@@ -147,7 +147,7 @@ class Estimator:
         self.measured: dict[tuple[str, int, int], float] = {}  # (model, batch, n) -> seconds per iteration
 
     def learn(self, job: Job, n: int, seconds: float) -> None:
-        if job.rng is None and job.iterations:
+        if job.range_args is None and job.iterations:
             self.measured[(job.cfg.model, job.cfg.batch_size, n)] = max(0.0, seconds - STARTUP_S) / job.iterations
 
     def __call__(self, job: Job, n: int) -> float | None:

@@ -61,7 +61,7 @@ def _is_progress(output) -> bool:
     return "application/vnd.jupyter.widget-view+json" in output.get("data", {})
 
 
-def execute(study: str, profile: str, *, out: str | None = None, dest: Path | None = None,
+def render(study: str, profile: str, *, out: str | None = None, dest: Path | None = None,
             parameters: dict | None = None) -> Path:
     """Run one notebook with its profile's parameters (plus overrides) and export HTML beside it."""
     import nbformat
@@ -89,7 +89,7 @@ def execute(study: str, profile: str, *, out: str | None = None, dest: Path | No
     return target
 
 
-def reproduce(profile: str | None = None, only: list[str] | None = None, out: str | None = None,
+def run_profile(profile: str | None = None, only: list[str] | None = None, out: str | None = None,
               train_missing: bool = True, data: str | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
 
@@ -120,7 +120,7 @@ def reproduce(profile: str | None = None, only: list[str] | None = None, out: st
             bar.working_on(f"notebook {study}")
             try:
                 params = ({} if train_missing else {"train_missing": False}) | ({"data": data} if data else {})
-                path = execute(study, profile, out=out, parameters=params or None)
+                path = render(study, profile, out=out, parameters=params or None)
             except PapermillExecutionError as e:
                 failed = executed_dir(profile) / f"{study}.failed.ipynb"
                 if e.ename == "DataError":  # no data, no download: the one line that says what to do

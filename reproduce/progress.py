@@ -33,7 +33,7 @@ def planned(profile: str, studies: list[str], root: str) -> list[Job]:
     jobs = []
     for study in studies:
         spec = load_spec(study, profile) | {"out": root}
-        jobs += [Job(study, cfg, rng, root=root) for cfg, rng in expand(spec)]
+        jobs += [Job(study, cfg, range_args, root=root) for cfg, range_args in expand(spec)]
     return [j for j in jobs if not finished(j.path)]
 
 

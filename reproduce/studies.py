@@ -104,16 +104,16 @@ def validate_spec(spec: Any, need_runs: bool = True) -> list[str]:
             labels[label] = place
         if "seeds" in entry and not _seed_list(entry["seeds"]):
             out.append(f"{place}.seeds: {entry['seeds']!r} is invalid: expected a non-empty list of integers >= 0")
-        rng = entry.get("range")
+        range_args = entry.get("range")
         if key == "range_tests":
-            if not isinstance(rng, dict) or "start_lr" not in rng or "end_lr" not in rng:
+            if not isinstance(range_args, dict) or "start_lr" not in range_args or "end_lr" not in range_args:
                 out.append(f"{place}.range: expected a mapping with start_lr and end_lr")
             else:
                 out += [f"{place}.range.{k}: unknown key (expected some of {', '.join(RANGE_KEYS)})"
-                        for k in rng if k not in RANGE_KEYS]
-                out += [f"{place}.range.{k}: {rng[k]!r} is invalid: expected a number"
-                        for k in ("start_lr", "end_lr", "diverge") if k in rng and not _number(rng[k])]
-        elif rng is not None:
+                        for k in range_args if k not in RANGE_KEYS]
+                out += [f"{place}.range.{k}: {range_args[k]!r} is invalid: expected a number"
+                        for k in ("start_lr", "end_lr", "diverge") if k in range_args and not _number(range_args[k])]
+        elif range_args is not None:
             out.append(f"{place}.range: only range_tests entries take a range")
         d = {k: v for k, v in (defaults | entry).items() if k not in ("seeds", "range")}
         for k, v in (d.get("schedule") or {}).items() if isinstance(d.get("schedule"), dict) else []:
@@ -163,7 +163,7 @@ def _configs(spec: dict[str, Any], key: str):
     defaults = spec.get("defaults") or {}
     for entry in spec.get(key) or []:
         entry = copy.deepcopy(entry)
-        rng = entry.pop("range", None)
+        range_args = entry.pop("range", None)
         seeds = entry.pop("seeds", None) or spec.get("seeds") or [0]
         for seed in seeds:
             d = copy.deepcopy(defaults) | entry
@@ -178,7 +178,7 @@ def _configs(spec: dict[str, Any], key: str):
                 if spec["step_mode"] not in MODES:
                     raise ValueError(f"step_mode={spec['step_mode']!r} is invalid: expected one of {', '.join(MODES)}")
                 d.update(MODES[spec["step_mode"]])
-            yield TrainConfig.from_dict(d), rng
+            yield TrainConfig.from_dict(d), range_args
 
 
 def expand(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None):
@@ -187,27 +187,27 @@ def expand(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int]
     A filter that matches nothing is an error, not an empty study: ``--seeds 1`` on a run whose
     spec lists only seed 0 used to finish "done in 0.0 s" and look like success.
     """
-    every = [(key, cfg, rng) for key in ("runs", "range_tests") for cfg, rng in _configs(spec, key)]
+    every = [(key, cfg, range_args) for key in ("runs", "range_tests") for cfg, range_args in _configs(spec, key)]
     labels = list(dict.fromkeys(cfg.label for _, cfg, _ in every))
     if only and set(only) - set(labels):
         raise ValueError(f"only: no run labelled {sorted(set(only) - set(labels))} in this study; "
                          f"its labels are {labels}")
-    kept = [(key, cfg, rng) for key, cfg, rng in every
+    kept = [(key, cfg, range_args) for key, cfg, range_args in every
             if not (only and cfg.label not in only) and not (seeds is not None and cfg.seed not in seeds)]
     if seeds is not None and every and not kept:
         have = sorted({cfg.seed for _, cfg, _ in every if not only or cfg.label in only})
         raise ValueError(f"seeds: {sorted(seeds)} matches no run of {only or 'this study'}; its seeds are {have} "
                          "(add a seed to the run's `seeds:` list in the YAML to train it)")
-    for key, cfg, rng in kept:
-        if key == "range_tests" and (not rng or "start_lr" not in rng or "end_lr" not in rng):
+    for key, cfg, range_args in kept:
+        if key == "range_tests" and (not range_args or "start_lr" not in range_args or "end_lr" not in range_args):
             raise ValueError(f"range test {cfg.label!r} needs range: {{start_lr, end_lr}}")
-        yield cfg, (rng if key == "range_tests" else None)
+        yield cfg, (range_args if key == "range_tests" else None)
 
 
-def execute(cfg: TrainConfig, rng: dict | None, root: str, *, force: bool = False, cached_only: bool = False):
+def execute(cfg: TrainConfig, range_args: dict | None, root: str, *, force: bool = False, cached_only: bool = False):
     """Train or range-test one expanded config; with ``cached_only`` the stored run or None."""
-    if rng is not None:
-        return range_test(cfg, root=root, force=force, cached_only=cached_only, **rng)
+    if range_args is not None:
+        return range_test(cfg, root=root, force=force, cached_only=cached_only, **range_args)
     return train(cfg, root, force=force, cached_only=cached_only)
 
 
@@ -222,8 +222,8 @@ def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | No
     root = spec.get("out") or str(DEFAULT_ROOT)
     cached_only = spec.get("train_missing") is False
     results: dict[str, list[Run]] = {}
-    for cfg, rng in expand(spec, only, seeds):
-        run = execute(cfg, rng, root, force=force, cached_only=cached_only)
+    for cfg, range_args in expand(spec, only, seeds):
+        run = execute(cfg, range_args, root, force=force, cached_only=cached_only)
         if run is not None:
             results.setdefault(cfg.label, []).append(run)
     return results
@@ -232,8 +232,8 @@ def run_study(spec: dict[str, Any], *, force: bool = False, only: list[str] | No
 def missing_runs(spec: dict[str, Any]) -> list[str]:
     """``label (seed)`` of every run of ``spec`` that is not stored."""
     root = spec.get("out") or str(DEFAULT_ROOT)
-    return [f"{cfg.label} (seed {cfg.seed})" for cfg, rng in expand(spec)
-            if execute(cfg, rng, root, cached_only=True) is None]
+    return [f"{cfg.label} (seed {cfg.seed})" for cfg, range_args in expand(spec)
+            if execute(cfg, range_args, root, cached_only=True) is None]
 
 
 NOTEBOOK_PARAMETERS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "runs", "range_tests",

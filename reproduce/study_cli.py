@@ -88,11 +88,11 @@ def _run_lease(a: argparse.Namespace) -> int:
         only = labels if labels else a.only
         if labels and a.only:
             only = [x for x in labels if x in a.only] or labels
-        for cfg, rng in expand(spec, only, a.seeds):
-            job = Job(file, cfg, rng, root=root)
+        for cfg, range_args in expand(spec, only, a.seeds):
+            job = Job(file, cfg, range_args, root=root)
             if any(j.path == job.path for j in jobs):
                 continue  # the same run listed twice
-            if not a.force and execute(cfg, rng, root, cached_only=True) is not None:
+            if not a.force and execute(cfg, range_args, root, cached_only=True) is not None:
                 job.status = "cached"
             jobs.append(job)
     todo = [j for j in jobs if j.status == "queued"]
@@ -129,10 +129,10 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def cmd_study(a: argparse.Namespace) -> int:
-    from .notebooks import reproduce
+    from .notebooks import run_profile
 
     try:
-        return reproduce(profile=a.profile, only=a.only, out=a.out, train_missing=a.train, data=a.data)
+        return run_profile(profile=a.profile, only=a.only, out=a.out, train_missing=a.train, data=a.data)
     except KeyboardInterrupt:  # Ctrl-C: one line, not papermill's 45-line traceback
         print("\ninterrupted: finished runs are stored and an interrupted run keeps its checkpoint; "
               "run the same command again to resume", file=sys.stderr)

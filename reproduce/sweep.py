@@ -27,8 +27,8 @@ def plan(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] |
     """(to_run, stored): the study's runs split by whether the store already has them."""
     root = spec.get("out") or str(DEFAULT_ROOT)
     todo, done = [], []
-    for cfg, rng in expand(spec, only, seeds):
-        (done if execute(cfg, rng, root, cached_only=True) else todo).append((cfg, rng))
+    for cfg, range_args in expand(spec, only, seeds):
+        (done if execute(cfg, range_args, root, cached_only=True) else todo).append((cfg, range_args))
     return todo, done
 
 
@@ -61,7 +61,7 @@ def sweep(spec: dict[str, Any], executor: str = "local", *, folder: str | Path =
         return []
     ex = make_executor(executor, Path(folder), **executor_args)
     with ex.batch():
-        jobs = [ex.submit(run_one, cfg.to_dict(), rng, root) for cfg, rng in todo]
+        jobs = [ex.submit(run_one, cfg.to_dict(), range_args, root) for cfg, range_args in todo]
     print("submitted: " + ", ".join(f"{cfg.label}/s{cfg.seed} -> job {j.job_id}" for (cfg, _), j in zip(todo, jobs)))
     if not wait:
         return jobs

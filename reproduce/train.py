@@ -18,6 +18,7 @@ import signal
 import time
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -170,7 +171,12 @@ class TrainConfig:
                 raise ValueError(f"{name}={getattr(self, name)!r} is invalid: expected text")
         if not (_count(self.seed) or self.seed == 0):
             raise ValueError(f"seed={self.seed!r} is invalid: expected an integer >= 0")
-        Schedule.from_dict(self.schedule)
+        self.lr_schedule  # noqa: B018 - parsed once here: a bad schedule fails at construction
+
+    @cached_property
+    def lr_schedule(self) -> Schedule:
+        """``schedule`` parsed (once): the :class:`Schedule` the optimizer and scheduler use."""
+        return Schedule.from_dict(self.schedule)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -200,7 +206,7 @@ def _real(v: Any) -> bool:
 
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
     groups = models.weight_decay_groups(model, cfg.weight_decay)
-    lr = Schedule.from_dict(cfg.schedule).lr(0)
+    lr = cfg.lr_schedule.lr(0)
     fused = {"fused": True} if cfg.fused else {}  # else PyTorch's default (foreach on CUDA)
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum, nesterov=cfg.nesterov, **fused)
@@ -381,7 +387,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
     ipe = len(loader)
     total = cfg.iterations if cfg.iterations is not None else round(cfg.epochs * ipe)
     eval_every = cfg.eval_every or ipe
-    schedule = Schedule.from_dict(cfg.schedule)
+    schedule = cfg.lr_schedule
     optimizer = make_optimizer(cfg, model)
     scheduler = build_scheduler(optimizer, schedule)
     evaluate = make_evaluator()

@@ -69,3 +69,18 @@ def test_the_benchmark_stays_inside_its_time_bound_and_says_what_it_skipped(tmp_
     assert d["modes"][1] == {"mode": "fused", "images_per_s": None, "skipped": "over --max-seconds 0"}
     assert d["concurrency"][1] == {"processes": 2, "images_per_s": None, "skipped": "over --max-seconds 0"}
     assert list(benchmark_speeds(str(out), d["device_name"]).values()) == [{1: d["pipelines"]["fast"]["images_per_s"]}]
+
+
+def test_readme_quick_profile_line_is_the_measured_one_and_within_what_it_promises():
+    """The README's quick-profile duration comes from the stored measurement, and the measurement
+    supports the README's promise of at most 10 minutes (refresh: python benchmarks/quick_profile.py)."""
+    import json
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from quick_profile import MARKERS, OUT, readme_line
+
+    m = json.loads(OUT.read_text())
+    text = (ROOT / "README.md").read_text()
+    start = text.index(MARKERS[0]) + len(MARKERS[0])
+    assert text[start:text.index(MARKERS[1])] == "\n" + readme_line(m)
+    assert "at most 10 minutes on 2 CPU cores" in text and m["wall_time_s"] <= 600 and m["runs_trained"] > 0

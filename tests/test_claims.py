@@ -1,6 +1,7 @@
 """Every claim's rule (C1-C8) on hand-made stored runs: what it reads, and the verdict of the one
 rule (reproduce.verdict) in each of its outcomes; CLAIMS.md links only what exists."""
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -111,7 +112,7 @@ def test_c2_reads_each_seed_on_its_grid_and_judges_each_bound_within_a_factor_2(
 
     from reproduce import figures
 
-    fig = figures.range_test(study_results(tmp_path, "03_range_tests", "full"), "C2")
+    fig = figures.range_test_figure(study_results(tmp_path, "03_range_tests", "full"), "C2")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]  # (the accuracy twin axes have none)
     assert [t.split(", ")[-1] for t in titles] == ["seed 0", "seed 1"]  # one panel per seed, each says which
 
@@ -133,7 +134,7 @@ def test_c2_base_capped_by_the_grid_misses_only_when_even_its_cap_is_far_below(t
 
     from reproduce import figures
 
-    fig = figures.range_test(study_results(tmp_path, "03_range_tests", "full"), "C2")
+    fig = figures.range_test_figure(study_results(tmp_path, "03_range_tests", "full"), "C2")
     panels = [ax.get_title() for ax in fig.axes if ax.get_title()]
     insets = [c.get_title() for ax in fig.axes for c in ax.child_axes]
     assert len(panels) == 2  # the zoom is an inset of its test's panel, not a panel of its own
@@ -144,10 +145,10 @@ def _c1_store(root, label, seed, summary):
     from reproduce.lease import Job
     from reproduce.studies import expand, load_spec
 
-    cfg, rng = next((c, g) for c, g in expand(load_spec("03_range_tests", "full")) if c.label == label)
+    cfg, range_args = next((c, g) for c, g in expand(load_spec("03_range_tests", "full")) if c.label == label)
     if seed:
-        cfg = type(cfg)(**{**cfg.__dict__, "seed": seed})
-    d = Job("", cfg, rng, root=str(root)).path  # the id the full YAML's run is stored under
+        cfg = dataclasses.replace(cfg, seed=seed)
+    d = Job("", cfg, range_args, root=str(root)).path  # the id the full YAML's run is stored under
     d.mkdir(parents=True)
     (d / "config.json").write_text(json.dumps({"label": label, "seed": seed, "profile": "full", "claim": "C1"}))
     (d / "summary.json").write_text(json.dumps({"kind": "range_test", "status": "finished", **summary}))
@@ -291,7 +292,7 @@ def test_c4_figure_draws_smiths_logged_run_from_the_repositorys_copy(tmp_path):
     (d / "summary.json").write_text(json.dumps({"status": "finished", "iterations": 9277, "test_accuracy": 0.9}))
     (d / "metrics.jsonl").write_text("".join(json.dumps({"kind": "eval", "iteration": i, "test_accuracy": 0.5 + i / 20000})
                                              + "\n" for i in range(98, 9277, 98)))
-    fig = figures.one_cycle(study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    fig = figures.one_cycle_figure(study_results(tmp_path, "05_resnet56_one_cycle", "full"))
     ax, ax2 = fig.axes[0], fig.axes[1]
     smith = next(line for line in ax.get_lines() if line.get_label().startswith("Smith's log"))
     log = figures.smith_log(figures.SMITH_C4[0]).dropna(subset=["test_accuracy"])

@@ -129,7 +129,7 @@ def test_ctrl_c_on_study_is_one_line_with_the_resume_hint(monkeypatch, capsys):
     def interrupted(**_k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(notebooks, "reproduce", interrupted)
+    monkeypatch.setattr(notebooks, "run_profile", interrupted)
     assert main(["study", "--profile", "quick"]) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("interrupted:") and "run the same command again" in err and len(err.splitlines()) == 1

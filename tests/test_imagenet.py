@@ -79,7 +79,7 @@ def test_imagenet_configs_use_the_calculators_numbers():
         spec = yaml.safe_load((root / f"{name}.yaml").read_text())
         ipe = stepsize.iterations_per_epoch(stepsize.IMAGENET_TRAIN, batch)
         assert spec["defaults"]["batch_size"] == batch and spec["defaults"]["eval_every"] == ipe
-        ((cfg, rng),) = list(_configs(spec, "range_tests"))
+        ((cfg, range_args),) = list(_configs(spec, "range_tests"))
         assert cfg.model == name and cfg.iterations == stepsize.stepsize(stepsize.IMAGENET_TRAIN, batch, epochs)
     text = (root / "alexnet.yaml").read_text() + (root / "googlenet.yaml").read_text()
     assert f"stepsize: {stepsize.stepsize(stepsize.IMAGENET_TRAIN, 256, 6)}" in text

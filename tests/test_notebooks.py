@@ -8,13 +8,13 @@ import nbformat
 import pytest
 
 from reproduce import claims, figures
-from reproduce.notebooks import execute
+from reproduce.notebooks import render
 from reproduce.studies import STUDIES, load_spec, run_study
 
 
 @pytest.mark.parametrize("study", STUDIES)
 def test_notebook_executes_with_smoke_parameters(study, tmp_path):
-    path = execute(study, "smoke", out=str(tmp_path / "results"), dest=tmp_path / "nb")
+    path = render(study, "smoke", out=str(tmp_path / "results"), dest=tmp_path / "nb")
     nb = nbformat.read(path, as_version=4)
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
@@ -72,11 +72,11 @@ def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, cap
         (d / "summary.json").write_text(json.dumps({"status": "finished"}))
 
     store("adam-fixed")  # already in the store
-    monkeypatch.setattr(notebooks, "execute", lambda study, *a, **k: store("adam-clr") or
+    monkeypatch.setattr(notebooks, "render", lambda study, *a, **k: store("adam-clr") or
                         notebooks.executed_dir("quick") / f"{study}.ipynb")
     monkeypatch.setattr(notebooks, "make_all", lambda *a, **k: [])
     monkeypatch.setattr(claims, "write_claims", lambda root, dest: Path(dest))
-    assert notebooks.reproduce(profile="quick", only=["07_adam_clr"], out=str(root)) == 0
+    assert notebooks.run_profile(profile="quick", only=["07_adam_clr"], out=str(root)) == 0
     out = capsys.readouterr().out
     assert "1 run(s) trained, 1 loaded from the store" in out
     assert "notebooks/executed/quick/ (the notebooks)" in out and "figures/quick/" in out
@@ -100,17 +100,17 @@ def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, monkeypatc
     monkeypatch.setattr(pm, "execute_notebook", fails)
     monkeypatch.setattr(notebooks, "executed_dir", lambda profile: dest)
     with pytest.raises(PapermillExecutionError):
-        notebooks.execute("07_adam_clr", "quick", dest=dest)
+        notebooks.render("07_adam_clr", "quick", dest=dest)
     assert good.read_text() == "the committed record" and (dest / "07_adam_clr.failed.ipynb").exists()
-    assert notebooks.reproduce(profile="quick", only=["07_adam_clr"], out=str(tmp_path / "r")) == 2
+    assert notebooks.run_profile(profile="quick", only=["07_adam_clr"], out=str(tmp_path / "r")) == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if "error" in line]
     assert errors == ["error: data=download failed: ... --data PATH"]  # the progress bar aside, one line
 
 
 def test_rendering_twice_gives_the_same_file_and_no_machine_paths(tmp_path):
     """Re-rendering unchanged results must leave git clean: no times, durations, paths or random ids."""
-    first = execute("02_stepsize", "smoke", out=str(tmp_path / "results"), dest=tmp_path / "a").read_bytes()
-    second = execute("02_stepsize", "smoke", out=str(tmp_path / "results"), dest=tmp_path / "b").read_bytes()
+    first = render("02_stepsize", "smoke", out=str(tmp_path / "results"), dest=tmp_path / "a").read_bytes()
+    second = render("02_stepsize", "smoke", out=str(tmp_path / "results"), dest=tmp_path / "b").read_bytes()
     assert first == second
     assert b"input_path" not in first and b"start_time" not in first and b"duration" not in first
 
