@@ -1,8 +1,9 @@
 """``python -m reproduce <command>``: schedules, stepsizes, range tests and training runs.
 
-Every command turns a bad parameter into one line on stderr and exit status 2. The command
-modules import their work inside the command, on purpose: ``--help`` answers without loading
-torch, and a GPU machine running ``run-study`` never loads what only the claims need (scipy).
+Every command turns a bad parameter into one line on stderr and exit status 2. Option choices
+come from the modules that own them (``train.OPTIMIZERS``, ``data.AUGMENTS``...). The command
+modules import the work of a command inside it, on purpose: a GPU machine running ``run-study``
+never loads what only the claims need (scipy, which it lacks).
 """
 
 from __future__ import annotations
@@ -15,46 +16,7 @@ import warnings
 from collections.abc import Sequence
 
 from . import schedules, stepsize
-
-
-def _schedule_from_args(a: argparse.Namespace, iterations: int | None) -> schedules.Schedule:
-    mom = a.momentum
-    if mom is not None:
-        mom = mom[0] if len(mom) == 1 else tuple(mom)
-    total = getattr(a, "total_iterations", None) or iterations
-    return schedules.Schedule(
-        policy=a.policy,
-        base_lr=a.base_lr,
-        max_lr=a.max_lr,
-        stepsize=a.stepsize,
-        gamma=a.gamma,
-        decay=a.decay,
-        total_iterations=total if a.policy == "one_cycle" else None,
-        final_lr=a.final_lr,
-        milestones=tuple(a.milestones or ()),
-        momentum=mom,
-        exp_range_bounds=a.exp_range_bounds,
-    )
-
-
-def add_schedule_args(p: argparse.ArgumentParser, required_policy: bool = True) -> None:
-    g = p.add_argument_group("schedule (each policy is a closed form in reproduce/schedules.py, with its source)")
-    g.add_argument("--policy", required=required_policy, default=None if required_policy else "fixed",
-                   help=f"one of: {', '.join(p_ for p_ in schedules.POLICIES if p_ != 'staged')} (and staged, "
-                        "several of these one after another, from a study YAML or the API: CLR's three-stage run)")
-    g.add_argument("--base-lr", type=float, required=required_policy, default=None if required_policy else 0.01,
-                   help="lower bound (CLR) / start (decays)")
-    g.add_argument("--max-lr", type=float, help="upper bound of a cycle")
-    g.add_argument("--stepsize", type=int, help="half a cycle, in iterations (see `stepsize`)")
-    g.add_argument("--gamma", type=float, help="exp_range/exp factor per iteration; multistep/step_decay drop, in (0, 1]")
-    g.add_argument("--decay", type=float, help="time_decay / exponential_decay constant d >= 0")
-    g.add_argument("--final-lr", type=float, help="one_cycle: LR at the end of annihilation (default base/100)")
-    g.add_argument("--milestones", type=int, nargs="+", help="multistep: iterations where LR *= gamma")
-    g.add_argument("--momentum", type=float, nargs="+", metavar="M",
-                   help="one value: constant; two (high low): cycled against the LR")
-    g.add_argument("--exp-range-bounds", action="store_true",
-                   help="exp_range: scale both bounds by gamma**it (the paper's words) instead of the amplitude")
-
+from .schedule_args import add_schedule_args, schedule_from_args
 
 PLOT_LIMIT = 10_000_000  # a plot of more points is neither readable nor drawable in memory
 
@@ -64,7 +26,7 @@ def cmd_schedule(a: argparse.Namespace) -> int:
         raise ValueError(f"iterations={a.iterations} is invalid: expected an integer >= 0")
     if a.plot and a.iterations > PLOT_LIMIT:
         raise ValueError(f"iterations={a.iterations} is invalid with --plot: expected at most {PLOT_LIMIT:,}")
-    s = _schedule_from_args(a, a.iterations)
+    s = schedule_from_args(a, a.iterations)
     rows = ((i, s.lr(i), s.momentum_at(i)) for i in range(a.iterations))  # streamed: any length, flat memory
     if a.csv == "-":
         w = csv.writer(sys.stdout)
@@ -174,10 +136,10 @@ def _add_study_commands(sub) -> None:
 
 
 def _add_training_commands(sub) -> None:
-    """train / range-test need the training stack; imported lazily to keep --help fast."""
+    """train / range-test / evaluate / export-weights."""
     from .train_cli import add_commands
 
-    add_commands(sub, add_schedule_args, _schedule_from_args)
+    add_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

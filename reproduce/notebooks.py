@@ -110,7 +110,8 @@ def run_profile(profile: str | None = None, only: list[str] | None = None, out: 
     unknown = set(only or ()) - set(STUDIES)
     if unknown:
         raise ValueError(f"unknown study {sorted(unknown)}: expected some of {', '.join(STUDIES)}")
-    jobs = planned(profile, studies, root) if train_missing else []
+    missing = planned(profile, studies, root)
+    jobs = missing if train_missing else []
     device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = estimate(jobs, device) if jobs else {}
     print(f"plan: {len(jobs)} run(s) to train (about {sum(seconds.values()) / 60:.1f} min of training, timed on "
@@ -119,7 +120,10 @@ def run_profile(profile: str | None = None, only: list[str] | None = None, out: 
         for study in studies:
             bar.working_on(f"notebook {study}")
             try:
-                params = ({} if train_missing else {"train_missing": False}) | ({"data": data} if data else {})
+                # --no-train matters only where runs are missing; elsewhere the notebook is the same as
+                # make reproduce's, so it is rendered the same (and re-rendering leaves git clean)
+                no_train = not train_missing and any(j.file == study for j in missing)
+                params = ({"train_missing": False} if no_train else {}) | ({"data": data} if data else {})
                 path = render(study, profile, out=out, parameters=params or None)
             except PapermillExecutionError as e:
                 failed = executed_dir(profile) / f"{study}.failed.ipynb"

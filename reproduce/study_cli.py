@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 from .results import DEFAULT_ROOT
+from .studies import PROFILES
+from .train import MODES
 
 
 def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
@@ -158,7 +160,6 @@ def cmd_claims(a: argparse.Namespace) -> int:
 
 
 def add_commands(sub) -> None:
-    from .train import MODES
 
     r = sub.add_parser("run-study", help="train every run of study YAMLs (no notebook; for GPU machines)",
                        description="Run (or load from the results cache) every run of a study parameter set, "
@@ -218,7 +219,7 @@ def add_commands(sub) -> None:
                        description="Execute every study notebook with its parameter set into notebooks/executed/ "
                                    "(quick: notebooks/executed/quick/), export HTML, regenerate figures and write "
                                    "CLAIMS.md. Stored runs are reused; missing ones are trained.")
-    s.add_argument("--profile", choices=("full", "quick", "smoke"),
+    s.add_argument("--profile", choices=PROFILES,
                    help="default: full on a CUDA machine, quick otherwise")
     s.add_argument("--only", nargs="+", metavar="STUDY", help="e.g. 04_clr_vs_fixed")
     s.add_argument("--out", help="results root override (default: the YAML's, experiments/results)")

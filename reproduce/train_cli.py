@@ -8,7 +8,11 @@ import os
 import sys
 from pathlib import Path
 
+from .data import AUGMENTS
+from .range_test import MODES as RANGE_MODES
 from .results import DEFAULT_ROOT
+from .schedule_args import add_schedule_args, schedule_from_args
+from .train import MODES, OPTIMIZERS, PROFILES
 
 BATCH_HELP = "mini-batch size (the papers' total batch size)"
 
@@ -20,7 +24,7 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
                    "split evenly across the processes")
     p.add_argument("--iterations", type=int, help="training iterations (or --epochs)")
     p.add_argument("--epochs", type=float, help="epochs of ceil(images/batch) iterations")
-    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"))
+    p.add_argument("--optimizer", choices=OPTIMIZERS)
     p.add_argument("--nesterov", action="store_true", default=None)
     p.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, help="weight decay (default 1e-4)")
     p.add_argument("--data", help=f"CIFAR-10 folder, 'synthetic[:N]' or 'download' (default ${'CIFAR10_DIR'} or download)")
@@ -30,7 +34,7 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
     p.add_argument("--workers", type=int, help="imagenet: DataLoader workers (default 8)")
     p.add_argument("--train-subset", type=int, help="train on the first N images only (quick profile)")
     p.add_argument("--test-subset", type=int, help="evaluate on the first N test images only")
-    p.add_argument("--augment", choices=("none", "flip", "crop_flip"),
+    p.add_argument("--augment", choices=AUGMENTS,
                    help="none: CLR's Caffe setting; flip: Smith's ResNet run; crop_flip: standard (default)")
     p.add_argument("--normalize", choices=("channel", "mean_image"), help="per-channel mean/std, or Caffe's mean image")
     p.add_argument("--seed", type=int)
@@ -39,14 +43,14 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
     p.add_argument("--experiment", help="results sub-folder (default adhoc)")
     p.add_argument("--label", help="a short name for the run")
     p.add_argument("--claim", help="the claim id this run serves (C1...C9, as in CLAIMS.md); CLAIMS.md is built from it")
-    p.add_argument("--profile", choices=("full", "quick", "smoke", "custom"), help="which profile the run belongs to")
+    p.add_argument("--profile", choices=PROFILES, help="which profile the run belongs to")
     p.add_argument("--out", default=out_default, help=f"results root (default {out_default}"
                    + ("; git ignores it: an ad-hoc test is not part of the study's record)" if out_default == "runs" else ")"))
     p.add_argument("--force", action="store_true", help="re-run even if a finished run with this config is stored")
     p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
 
 
-def _config(a: argparse.Namespace, schedule_from_args, schedule: bool = True):
+def _config(a: argparse.Namespace, schedule: bool = True):
     from .train import TrainConfig, load_config
 
     cfg = load_config(a.config) if a.config else {}
@@ -96,10 +100,10 @@ def _config(a: argparse.Namespace, schedule_from_args, schedule: bool = True):
     return TrainConfig.from_dict(cfg)
 
 
-def cmd_train(a: argparse.Namespace, schedule_from_args) -> int:
+def cmd_train(a: argparse.Namespace) -> int:
     from .train import Interrupted, train
 
-    cfg = _config(a, schedule_from_args)
+    cfg = _config(a)
     if a.resume:
         from .results import RunDir, run_id
 
@@ -125,7 +129,7 @@ RANGE_EVAL_IMAGES = 1000  # held-out images per reading
 RANGE_ITERATIONS = 100  # fastai's lr_find length, when neither --iterations nor --epochs is given
 
 
-def cmd_range_test(a: argparse.Namespace, schedule_from_args) -> int:
+def cmd_range_test(a: argparse.Namespace) -> int:
     from .progress import seconds_per_step
     from .range_test import suggestion_lines
     from .train import range_test
@@ -138,7 +142,7 @@ def cmd_range_test(a: argparse.Namespace, schedule_from_args) -> int:
     mode = a.mode or ("exp" if default_sweep else "linear")
     if a.iterations is None and a.epochs is None and not a.config:
         a.iterations = RANGE_ITERATIONS
-    cfg = _config(a, schedule_from_args, schedule=False)
+    cfg = _config(a, schedule=False)
     n = cfg.iterations or round(cfg.epochs * 50_000 / cfg.batch_size)
     every = a.eval_every or max(1, n // RANGE_READINGS)
     images = a.eval_images or RANGE_EVAL_IMAGES
@@ -185,7 +189,7 @@ def cmd_export_weights(a: argparse.Namespace) -> int:
     return 0
 
 
-def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
+def add_commands(sub) -> None:
     e = sub.add_parser("evaluate", help="re-check shipped weights on the test set (CPU, seconds)",
                        description="Rebuild a model from an fp16 weights file (export-weights) and print its test "
                                    "accuracies beside those its run recorded. By default only the 1,017 exact test "
@@ -216,12 +220,12 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
     t.add_argument("--eval-every", type=int, help="evaluate every N iterations (default: every epoch)")
     t.add_argument("--checkpoint-every", type=int, help="checkpoint every N iterations (default 500)")
     t.add_argument("--log-every", type=int, help="log mean train loss every N iterations (default 10)")
-    t.add_argument("--step-mode", choices=("eager", "fused", "compile", "compile+fused", "cudagraphs+fused"),
+    t.add_argument("--step-mode", choices=tuple(MODES),
                    help="how steps run, results unchanged: fused optimizer, torch.compile, CUDA graphs "
                         "(benchmarks/throughput.py times each; a failed compile trains eagerly)")
     t.add_argument("--resume", action="store_true", help="require an interrupted run to continue (it resumes anyway)")
     t.add_argument("--save-weights", action="store_true", default=None, help="also write the final weights (model.pt)")
-    t.set_defaults(func=lambda a: cmd_train(a, schedule_from_args), policy=None, base_lr=None)
+    t.set_defaults(func=cmd_train, policy=None, base_lr=None)
 
     r = sub.add_parser(
         "range-test", help="LR range test: loss and held-out accuracy while the LR rises",
@@ -237,7 +241,7 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
     r.add_argument("--momentum", type=float, nargs=1, help="SGD momentum (default 0.9)")
     r.add_argument("--start-lr", type=float, help="first LR (default 1e-7, with --end-lr 10: fastai's sweep)")
     r.add_argument("--end-lr", type=float, help="last LR (default 10)")
-    r.add_argument("--mode", choices=("linear", "exp"),
+    r.add_argument("--mode", choices=RANGE_MODES,
                    help="how the LR rises (default: exp for the default sweep, linear - Smith's - when you give bounds)")
     r.add_argument("--eval-every", type=int, help=f"held-out accuracy every N iterations (default: {RANGE_READINGS} "
                    "readings in all)")
@@ -246,4 +250,4 @@ def add_commands(sub, add_schedule_args, schedule_from_args) -> None:
     r.add_argument("--diverge", type=float, default=4.0, help="stop when smoothed loss > this x its minimum")
     r.add_argument("--plot", help="save the range-test figure here")
     r.add_argument("--json", action="store_true", help="print the run's whole summary as JSON instead")
-    r.set_defaults(func=lambda a: cmd_range_test(a, schedule_from_args))
+    r.set_defaults(func=cmd_range_test)

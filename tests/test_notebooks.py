@@ -120,3 +120,20 @@ def test_committed_notebooks_hold_no_machine_paths():
     for nb in sorted((root / "notebooks" / "executed").rglob("*.ipynb")):
         text = nb.read_text()
         assert "input_path" not in text and str(root) not in text, nb
+
+
+def test_no_train_changes_a_notebook_only_where_runs_are_missing(tmp_path, monkeypatch):
+    """--no-train renders a study with nothing missing exactly as make reproduce does (git stays clean)."""
+    from reproduce import notebooks
+
+    seen = {}
+
+    def render(study, profile, out=None, parameters=None):
+        seen[study] = parameters
+        return notebooks.executed_dir(profile) / f"{study}.ipynb"
+
+    monkeypatch.setattr(notebooks, "render", render)
+    monkeypatch.setattr(notebooks, "make_all", lambda *a, **k: [])
+    monkeypatch.setattr(claims, "write_claims", lambda root, dest: Path(dest))
+    assert notebooks.run_profile("smoke", only=["02_stepsize", "07_adam_clr"], out=str(tmp_path), train_missing=False) == 0
+    assert seen == {"02_stepsize": None, "07_adam_clr": {"train_missing": False}}
