@@ -12,6 +12,7 @@ from .data import AUGMENTS
 from .range_test import MODES as RANGE_MODES
 from .results import DEFAULT_ROOT
 from .schedule_args import add_schedule_args, schedule_from_args
+from .schedules import POLICY
 from .train import MODES, OPTIMIZERS, PROFILES
 
 BATCH_HELP = "mini-batch size (the papers' total batch size)"
@@ -86,11 +87,14 @@ def _config(a: argparse.Namespace, schedule: bool = True):
     if a.epochs is not None:
         cfg.pop("iterations", None)
     if schedule and getattr(a, "policy", None):
-        probe = TrainConfig(**{**cfg, "iterations": cfg.get("iterations") or 1, "epochs": None})
         iterations = cfg.get("iterations")
-        if iterations is None and cfg.get("epochs"):
+        needs_total = "total_iterations" in getattr(POLICY.get(a.policy), "required", ())
+        if iterations is None and cfg.get("epochs") and needs_total:
+            # only one_cycle's formula needs the run's length in iterations, and --epochs gives it only
+            # with the data's size: counted here (the other policies never load data in the CLI)
             from .data import load_cifar10
 
+            probe = TrainConfig(**{**cfg, "iterations": 1, "epochs": None})
             n = len(load_cifar10(probe.data, "train").subset(probe.train_subset))
             iterations = round(cfg["epochs"] * -(-n // probe.batch_size))
         cfg["schedule"] = schedule_from_args(a, iterations).to_dict()
