@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections.abc import Sequence
 
-from . import schedules, stepsize
+from . import schedules, stepsize, study_cli, train_cli
 from .schedule_args import add_schedule_args, schedule_from_args
 
 PLOT_LIMIT = 10_000_000  # a plot of more points is neither readable nor drawable in memory
@@ -124,22 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     z.add_argument("--table", action="store_true", help="the paper's CIFAR-10/AlexNet/GoogLeNet rows (claim C9)")
     z.set_defaults(func=cmd_stepsize)
 
-    _add_training_commands(sub)
-    _add_study_commands(sub)
+    train_cli.add_commands(sub)  # train / range-test / evaluate / export-weights
+    study_cli.add_commands(sub)  # run-study / study / figures / claims / sweep
     return p
-
-
-def _add_study_commands(sub) -> None:
-    from .study_cli import add_commands
-
-    add_commands(sub)
-
-
-def _add_training_commands(sub) -> None:
-    """train / range-test / evaluate / export-weights."""
-    from .train_cli import add_commands
-
-    add_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,5 +1,8 @@
 """``run-study`` (runs only: GPU machines without papermill), ``study`` (notebooks, figures,
-CLAIMS.md: what ``make reproduce`` calls), ``figures`` and ``claims``."""
+CLAIMS.md: what ``make reproduce`` calls), ``figures`` and ``claims``.
+
+``sweep``, ``notebooks``, ``figures`` and ``claims`` are imported inside their commands: they need
+submitit, papermill, matplotlib or scipy, which a machine that only runs experiments may lack."""
 
 from __future__ import annotations
 
@@ -8,9 +11,20 @@ import sys
 import time
 from pathlib import Path
 
-from .results import DEFAULT_ROOT
-from .studies import PROFILES
-from .train import MODES
+import torch
+
+from .lease import (
+    Estimator,
+    Job,
+    benchmark_speeds,
+    best_mode,
+    best_parallel,
+    parse_target,
+    run_lease,
+)
+from .results import DEFAULT_ROOT, device_name
+from .studies import PROFILES, execute, expand, read_spec, run_study
+from .train import MODES, Interrupted
 
 
 def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
@@ -18,11 +32,6 @@ def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
     else None: each run as configured (eager)."""
     if a.step_mode != "auto":
         return a.step_mode
-    import torch
-
-    from .lease import best_mode
-    from .results import device_name
-
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if not dev.startswith("cuda"):
         return None
@@ -32,17 +41,12 @@ def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
 
 def _spec(a: argparse.Namespace, file: str) -> dict:
     """A study file, read and checked, with the command line's --data/--device/--out over it."""
-    from .studies import read_spec
-
     spec = read_spec(file)
     spec.update({k: getattr(a, k) for k in ("data", "device", "out") if getattr(a, k) is not None})
     return spec
 
 
 def cmd_run_study(a: argparse.Namespace) -> int:
-    from .studies import run_study
-    from .train import Interrupted
-
     if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0]:
         return _run_lease(a)
     spec = _spec(a, a.file[0])
@@ -67,16 +71,6 @@ def cmd_run_study(a: argparse.Namespace) -> int:
 def _run_lease(a: argparse.Namespace) -> int:
     """Several studies under a time limit, N runs at a time (``reproduce.lease``)."""
 
-    from .lease import (
-        Estimator,
-        Job,
-        benchmark_speeds,
-        best_parallel,
-        parse_target,
-        run_lease,
-    )
-    from .results import device_name
-    from .studies import execute, expand
 
     if a.time_limit is not None and not a.time_limit > 0:
         raise ValueError(f"time-limit={a.time_limit} is invalid: expected seconds > 0")

@@ -1,4 +1,6 @@
-"""``train`` and ``range-test``: one stored run each, from flags or a YAML/JSON config."""
+"""``train``, ``range-test``, ``evaluate``, ``export-weights``: one stored run (or shipped weights)
+each, from flags or a YAML/JSON config. Only the plot of a range test is imported when used
+(matplotlib: a GPU machine running experiments may not have it)."""
 
 from __future__ import annotations
 
@@ -8,12 +10,27 @@ import os
 import sys
 from pathlib import Path
 
-from .data import AUGMENTS
+import torch
+
+from . import distributed
+from .data import AUGMENTS, load_cifar10
+from .pretrained import evaluate, export, report
+from .progress import seconds_per_step
 from .range_test import MODES as RANGE_MODES
-from .results import DEFAULT_ROOT
+from .range_test import suggestion_lines
+from .results import DEFAULT_ROOT, RunDir, run_id
 from .schedule_args import add_schedule_args, schedule_from_args
-from .schedules import POLICY
-from .train import MODES, OPTIMIZERS, PROFILES
+from .schedules import POLICIES, POLICY
+from .train import (
+    MODES,
+    OPTIMIZERS,
+    PROFILES,
+    Interrupted,
+    TrainConfig,
+    load_config,
+    range_test,
+    train,
+)
 
 BATCH_HELP = "mini-batch size (the papers' total batch size)"
 
@@ -52,12 +69,9 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
 
 
 def _config(a: argparse.Namespace, schedule: bool = True):
-    from .train import TrainConfig, load_config
 
     cfg = load_config(a.config) if a.config else {}
     if schedule and getattr(a, "policy", None) is None:  # schedule flags without a policy: used, or refused
-        from .schedules import POLICIES
-
         given = [f"--{k.replace('_', '-')}" for k in ("max_lr", "stepsize", "gamma", "decay", "final_lr", "milestones")
                  if getattr(a, k, None) not in (None, [], ())]
         given += ["--momentum HIGH LOW"] if getattr(a, "momentum", None) and len(a.momentum) == 2 else []
@@ -79,8 +93,6 @@ def _config(a: argparse.Namespace, schedule: bool = True):
         if v is not None:
             cfg[k] = v
     if getattr(a, "step_mode", None):
-        from .train import MODES
-
         cfg.update(MODES[a.step_mode])
     if a.iterations is not None:
         cfg.pop("epochs", None)
@@ -92,8 +104,6 @@ def _config(a: argparse.Namespace, schedule: bool = True):
         if iterations is None and cfg.get("epochs") and needs_total:
             # only one_cycle's formula needs the run's length in iterations, and --epochs gives it only
             # with the data's size: counted here (the other policies never load data in the CLI)
-            from .data import load_cifar10
-
             probe = TrainConfig(**{**cfg, "iterations": 1, "epochs": None})
             n = len(load_cifar10(probe.data, "train").subset(probe.train_subset))
             iterations = round(cfg["epochs"] * -(-n // probe.batch_size))
@@ -105,17 +115,12 @@ def _config(a: argparse.Namespace, schedule: bool = True):
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    from .train import Interrupted, train
 
     cfg = _config(a)
     if a.resume:
-        from .results import RunDir, run_id
-
         rd = RunDir(f"{a.out}/{cfg.experiment}/{run_id(cfg.to_dict())}")
         if not rd.checkpoint.exists() and not rd.finished():
             raise FileNotFoundError(f"--resume: no checkpoint in {rd.path} (run without --resume to start it)")
-    from . import distributed
-
     try:
         run = train(cfg, a.out, force=a.force)
     except Interrupted as e:
@@ -134,10 +139,6 @@ RANGE_ITERATIONS = 100  # fastai's lr_find length, when neither --iterations nor
 
 
 def cmd_range_test(a: argparse.Namespace) -> int:
-    from .progress import seconds_per_step
-    from .range_test import suggestion_lines
-    from .train import range_test
-
     if (a.start_lr is None) != (a.end_lr is None):
         raise ValueError(f"start_lr={a.start_lr!r}, end_lr={a.end_lr!r} is invalid: give both, or neither for the "
                          "default sweep 1e-7 -> 10 (exponential)")
@@ -150,8 +151,6 @@ def cmd_range_test(a: argparse.Namespace) -> int:
     n = cfg.iterations or round(cfg.epochs * 50_000 / cfg.batch_size)
     every = a.eval_every or max(1, n // RANGE_READINGS)
     images = a.eval_images or RANGE_EVAL_IMAGES
-    import torch
-
     device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device in (None, "auto") else cfg.device
     per_step = seconds_per_step(cfg.model, cfg.batch_size, device=device)
     cost = per_step * (n + (n // every + 1) * images / cfg.batch_size / 3)
@@ -178,8 +177,6 @@ def cmd_range_test(a: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from .pretrained import evaluate, report
-
     if not Path(a.weights).exists():
         raise FileNotFoundError(f"weights={a.weights!r} is invalid: no such file (e.g. models/resnet56_c4_s0.fp16.pt)")
     print(report(evaluate(a.weights, a.data, exact_only=not a.all)))
@@ -187,8 +184,6 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def cmd_export_weights(a: argparse.Namespace) -> int:
-    from .pretrained import export
-
     print(export(a.run, a.dest))
     return 0
 
