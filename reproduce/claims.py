@@ -118,8 +118,22 @@ def three(est: dict[str, Estimate]) -> str:
 
 
 def final_readings(r: Results, labels) -> dict[str, list[dict[str, Reading]]]:
-    return {label: [x for x in (run_readings(run) for run in r.get(label, [])) if x] for label in labels
-            if any(run_readings(run) for run in r.get(label, []))}
+    """Each label's runs' final readings (labels without any left out)."""
+    out = {label: [x for x in (run_readings(run) for run in r.get(label, [])) if x] for label in labels}
+    return {label: v for label, v in out.items() if v}
+
+
+def judged_reading(readings_: dict[str, Reading]) -> Reading:
+    """One run's reading the rule reads (as :func:`judged` for estimates)."""
+    return readings_.get(VERDICT_READING) or readings_["exact"]
+
+
+def judged_difference(per: dict[str, list[dict[str, Reading]]], a: str, b: str,
+                      est: dict[str, dict[str, Estimate]]) -> Estimate:
+    """``a − b`` of two settings on the reading the rule reads, the seed spread pooled over ``per``."""
+    s2, df = seed_variance([[judged_reading(x).value for x in v] for v in per.values()])
+    return difference(judged(est[a]), judged(est[b]), s2, df, float(np.mean([judged_reading(x).var for x in per[a]])),
+                      float(np.mean([judged_reading(x).var for x in per[b]])))
 
 
 def _points(margin: float) -> str:
@@ -298,12 +312,7 @@ def _c3(r: Results) -> Outcome | None:
         texts.append(f"{label} at {ref.at // 1000}k: {three(e)}")
     # Table 1's point is relative: triangular2 at 25k matches fixed at 70k (both scored on the same images)
     if "triangular2-3stage" in est and "fixed" in est:
-        a, b = judged(est["triangular2-3stage"]), judged(est["fixed"])
-        va = np.mean([x[VERDICT_READING if VERDICT_READING in x else "exact"].var for x in per["triangular2-3stage"]])
-        vb = np.mean([x[VERDICT_READING if VERDICT_READING in x else "exact"].var for x in per["fixed"]])
-        groups = [[x[VERDICT_READING if VERDICT_READING in x else "exact"].value for x in v] for v in per.values()]
-        s2, df = seed_variance(groups)
-        d = difference(a, b, s2, df, float(va), float(vb))
+        d = judged_difference(per, "triangular2-3stage", "fixed", est)
         gap = paper.C3["triangular2-3stage"].value - paper.C3["fixed"].value
         parts.append(judge("triangular2-3stage at 25k minus fixed at 70k", gap, d, C3_MARGIN,
                            shown=d.text(100, " points", signed=True)))
@@ -418,14 +427,10 @@ def _c7(r: Results) -> Outcome | None:
     est = estimates(per)
     texts = [f"wd {wd:g}: {three(est[label])}" for wd, label in sorted(by_wd.items(), reverse=True) if label in est]
     parts = []
-    kind = lambda x: x[VERDICT_READING] if VERDICT_READING in x else x["exact"]  # noqa: E731
-    groups = [[kind(x).value for x in v] for v in per.values()]
-    s2, df = seed_variance(groups)
     for (hi_wd, lo_wd), what in (((1e-4, 1e-3), "1e-4 minus 1e-3"), ((1e-5, 1e-4), "1e-5 minus 1e-4")):
         a, b = by_wd.get(hi_wd), by_wd.get(lo_wd)
         if a in est and b in est:
-            d = difference(judged(est[a]), judged(est[b]), s2, df, float(np.mean([kind(x).var for x in per[a]])),
-                           float(np.mean([kind(x).var for x in per[b]])))
+            d = judged_difference(per, a, b, est)
             gap = paper.C7[hi_wd].value - paper.C7[lo_wd].value
             parts.append(judge(f"wd {what}", gap, d, C7_MARGINS[what], shown=d.text(100, " points", signed=True)))
             texts.append(f"wd {what}: {d.text(100, ' points', signed=True)} (blog {100 * gap:+.2f})")
@@ -453,9 +458,7 @@ def _c8(r: Results) -> Outcome | None:
     est = estimates(per)
     kind = VERDICT_READING if VERDICT_READING in est["adam-clr"] and VERDICT_READING in est["adam-fixed"] else "exact"
     same = all(e[k].value == e["exact"].value for e in est.values() for k in e)  # every test image exact: one reading
-    s2, df = seed_variance([[x[kind].value for x in v] for v in per.values()])
-    d = difference(est["adam-clr"][kind], est["adam-fixed"][kind], s2, df,
-                   float(np.mean([x[kind].var for x in per["adam-clr"]])), float(np.mean([x[kind].var for x in per["adam-fixed"]])))
+    d = judged_difference(per, "adam-clr", "adam-fixed", est)
     part = judge("CLR minus fixed", paper.C8_GAIN.value, d, C8_MARGIN, shown=d.text(100, " points", signed=True))
     bounds = ""
     range_args = _one(r, "adam-range")
