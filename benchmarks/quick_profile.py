@@ -44,10 +44,12 @@ def measure() -> dict:
         git = git_info(clone)  # before the run: rendering rewrites the clone's notebooks
         cmd = [sys.executable, "-m", "reproduce", "study", "--profile", "quick"]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, cwd=clone, env=os.environ | {"PYTHONPATH": str(clone)}, capture_output=True, text=True)
+        # stdout is kept for its summary line; stderr (the plan's progress bar and ETA) goes to the terminal
+        proc = subprocess.run(cmd, cwd=clone, env=os.environ | {"PYTHONPATH": str(clone)}, stdout=subprocess.PIPE,
+                              text=True)
         wall = time.perf_counter() - t0
         if proc.returncode != 0:
-            raise SystemExit(f"quick profile failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+            raise SystemExit(f"quick profile failed (exit {proc.returncode}); its last output:\n{proc.stdout[-3000:]}")
         runs = find_runs(clone / "experiments" / "results", profile="quick")
         for run in runs:  # the runs it trained join this checkout's store (same ids: same configs)
             dest = ROOT / "experiments" / "results" / run.path.parent.name / run.path.name
