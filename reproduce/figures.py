@@ -35,7 +35,8 @@ SMITH_C4 = ("smith_resnet56_1cycle_bs512.csv",
 
 
 MODEL_NAMES = {"resnet20": "ResNet-20", "resnet32": "ResNet-32", "resnet44": "ResNet-44", "resnet56": "ResNet-56",
-               "resnet110": "ResNet-110", "cifar10_full": "cifar10-full", "keras_cnn": "Keras CNN"}
+               "resnet56_smith": "Smith's Caffe ResNet-56", "resnet110": "ResNet-110", "cifar10_full": "cifar10-full",
+               "keras_cnn": "Keras CNN"}
 
 
 def _model_name(results: Results) -> str:

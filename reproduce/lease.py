@@ -9,8 +9,9 @@ its own folder, seed, data order and provenance, exactly as if it ran alone.
 
 Estimates come from what this call has already measured (a finished run of the same model
 and batch size) or else from the throughput benchmark's JSON (``--benchmark``: images/s of
-the fast path with 1, 2, 3... concurrent processes on the same GPU), and ``--parallel auto``
-takes the process count that benchmark found fastest in aggregate.
+the fast path with 1, 2, 3... concurrent processes on the same GPU; a model it did not time is
+estimated as one of about its cost, ``models.COST_LIKE``), and ``--parallel auto`` takes the
+process count that benchmark found fastest in aggregate.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .models import COST_LIKE
 from .results import DEFAULT_ROOT, RunDir, last_iteration, read_json
 from .train import TrainConfig, range_key, run_dir
 
@@ -154,9 +156,10 @@ class Estimator:
         key = (job.cfg.model, job.cfg.batch_size, n)
         if key in self.measured:
             return STARTUP_S + MARGIN * self.measured[key] * job.iterations
-        rows = self.speeds.get((job.cfg.model, job.cfg.batch_size))
+        model = job.cfg.model if any(m == job.cfg.model for m, _ in self.speeds) else COST_LIKE.get(job.cfg.model)
+        rows = self.speeds.get((model, job.cfg.batch_size))
         if not rows:  # the same model at another batch size: its images/s is still the best guess there is
-            rows = next((r for (m, _), r in self.speeds.items() if m == job.cfg.model), None)
+            rows = next((r for (m, _), r in self.speeds.items() if m == model), None)
         if not rows:
             return None
         k = max((m for m in rows if m <= n), default=min(rows))

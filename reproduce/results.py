@@ -34,7 +34,7 @@ NON_SEMANTIC = ("device", "compile", "fused", "checkpoint_every", "progress", "a
 
 
 # fields added after runs were stored: at their default they stay out of the hash, so old ids hold
-LATER_DEFAULTS = {"dataset": "cifar10", "image_size": 224}
+LATER_DEFAULTS = {"dataset": "cifar10", "image_size": 224, "bn_group": None}
 
 
 def _umask() -> int:

@@ -84,6 +84,7 @@ class TrainConfig:
     test_subset: int | None = None
     augment: str = "crop_flip"
     normalize: str = "channel"
+    bn_group: int | None = None  # BatchNorm statistics per this many images (Caffe on 4 GPUs x 128: 128)
     drop_last: bool = False
     eval_every: int | None = None
     log_every: int = 10
@@ -136,6 +137,9 @@ class TrainConfig:
             raise ValueError(f"iterations={self.iterations!r} is invalid: expected an integer > 0")
         if self.epochs is not None and not (_real(self.epochs) and math.isfinite(self.epochs) and self.epochs > 0):
             raise ValueError(f"epochs={self.epochs!r} is invalid: expected a finite number > 0")
+        if self.bn_group is not None and not _count(self.bn_group):
+            raise ValueError(f"bn_group={self.bn_group!r} is invalid: expected a number of images > 0 (or none for the "
+                             "whole batch)")
         for name in ("train_subset", "test_subset"):
             v = getattr(self, name)
             if v is not None and not _count(v):
@@ -315,6 +319,8 @@ def prepare(cfg: TrainConfig, device: str | None = None, rank: int = 0, world: i
             return Evaluator(test_set.subset(n_images), normalize, device, cfg.channels_last, cfg.amp)
     seed_everything(cfg.seed)
     model = models.build(cfg.model, num_classes).to(device)
+    if cfg.bn_group:
+        models.ghost_batch_norm(model, cfg.bn_group)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return loader, model, data_info, make_evaluator

@@ -37,7 +37,8 @@ BATCH_HELP = "mini-batch size (the papers' total batch size)"
 
 def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) -> None:
     p.add_argument("--config", help="YAML/JSON file with TrainConfig keys; flags given explicitly override it")
-    p.add_argument("--model", help="resnet20/32/44/56/110, cifar10_full, keras_cnn (default resnet56)")
+    p.add_argument("--model", help="resnet20/32/44/56/110 (He et al.), resnet56_smith (the Caffe net of Smith's C4 log), "
+                   "cifar10_full, keras_cnn (default resnet56)")
     p.add_argument("--batch-size", type=int, help=BATCH_HELP + " (default 128); under torchrun the global batch, "
                    "split evenly across the processes")
     p.add_argument("--iterations", type=int, help="training iterations (or --epochs)")
@@ -55,6 +56,8 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
     p.add_argument("--augment", choices=AUGMENTS,
                    help="none: CLR's Caffe setting; flip: Smith's ResNet run; crop_flip: standard (default)")
     p.add_argument("--normalize", choices=("channel", "mean_image"), help="per-channel mean/std, or Caffe's mean image")
+    p.add_argument("--bn-group", type=int, help="BatchNorm statistics per this many images of a batch, as Caffe "
+                   "computed them per GPU (Smith's C4: 128 of 512); default the whole batch")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: cuda if available)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
@@ -85,7 +88,7 @@ def _config(a: argparse.Namespace, schedule: bool = True):
                                  "be replaced; expected --policy too")
             a.policy = "fixed"  # a constant LR, as asked
     keys = ("model", "batch_size", "iterations", "epochs", "optimizer", "nesterov", "weight_decay", "data",
-            "train_subset", "test_subset", "augment", "normalize", "seed", "device", "compile", "experiment",
+            "train_subset", "test_subset", "augment", "normalize", "bn_group", "seed", "device", "compile", "experiment",
             "label", "claim", "profile", "progress", "eval_every", "checkpoint_every", "log_every", "save_weights",
             "dataset", "image_size", "workers")
     for k in keys:

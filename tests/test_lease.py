@@ -100,6 +100,10 @@ def test_estimates_prefer_this_calls_measurements_then_the_benchmark():
     est.learn(job, 2, STARTUP_S + 9277 * 0.02)  # measured here: 20 ms an iteration with two at once
     assert est(job, 2) == pytest.approx(STARTUP_S + 1.15 * 9277 * 0.02)
     assert Estimator({})(job, 1) is None
+    smith = Job("f.yaml", TrainConfig(model="resnet56_smith", batch_size=512, iterations=9277, eval_every=98,
+                                      bn_group=128, device="cpu"), None)
+    assert Estimator(speeds)(smith, 1) == pytest.approx(one)  # not timed: estimated as the net of about its cost
+    assert Estimator(speeds)(Job("f.yaml", TrainConfig(model="keras_cnn", iterations=10, device="cpu"), None), 1) is None
     assert best_parallel(speeds) == 2  # 3 processes buy 3 % over 2: not worth it
     assert best_parallel({}) == 1
 

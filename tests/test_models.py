@@ -51,3 +51,104 @@ def test_within_channel_lrn_formula():
 def test_unknown_model():
     with pytest.raises(ValueError, match="model='resnet57'"):
         build("resnet57")
+
+
+# ---------------------------------------------------------------- Smith's Caffe ResNet-56 (C4's log)
+
+def _smith_log_layers():
+    import csv
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "experiments/reference/smith_resnet56_layers.csv"
+    return list(csv.DictReader(path.open()))
+
+
+def _executed_convs(model, x):
+    """(out channels, height, width, kernel, stride, pad, in channels) of every conv, in the order they ran."""
+    seen = []
+    hooks = [m.register_forward_hook(lambda m, i, o: seen.append(
+        (o.shape[1], o.shape[2], o.shape[3], m.kernel_size[0], m.stride[0], m.padding[0], i[0].shape[1])))
+        for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    model(x)
+    for h in hooks:
+        h.remove()
+    return seen
+
+
+def test_resnet56_smith_has_the_logged_graph():
+    rows = _smith_log_layers()
+    by_name = {r["layer"]: r for r in rows}
+    logged = [(int(r["channels"]), int(r["height"]), int(r["width"]), int(r["kernel"]), int(r["stride"]), int(r["pad"]),
+               int(by_name[r["inputs"]]["channels"])) for r in rows if r["type"] == "Convolution"]
+    ours = _executed_convs(build("resnet56_smith").eval(), torch.randn(2, 3, 32, 32))
+    assert len(logged) == 55 and ours == logged
+    # the logged net never puts a ReLU on a residual sum: a sum is read by convs, the next sum or the pooling
+    sums = {r["layer"] for r in rows if r["type"] == "Eltwise"}
+    readers = {r["type"] for r in rows if set(r["inputs"].split(";")) & sums}
+    assert len(sums) == 26 and readers == {"Convolution", "Eltwise", "Pooling"}
+    # He et al.'s net differs: option-A shortcuts, so no 2x2 projection and the halving comes first
+    assert _executed_convs(build("resnet56").eval(), torch.randn(2, 3, 32, 32)) != logged
+
+
+def test_resnet56_smith_sums_are_not_rectified_and_weights_are_caffe_xavier():
+    m = build("resnet56_smith").eval()
+    outs = []
+    hooks = [b.register_forward_hook(lambda _m, _i, o: outs.append(o.min().item())) for b in m.blocks]
+    m(torch.randn(4, 3, 32, 32))
+    for h in hooks:
+        h.remove()
+    assert len(outs) == 26 and all(v < 0 for v in outs)  # a ReLU after the sum would make every block's output >= 0
+    for conv in [x for x in m.modules() if isinstance(x, torch.nn.Conv2d | torch.nn.Linear)]:
+        fan_in = conv.weight[0].numel()
+        bound = (3 / fan_in) ** 0.5  # Caffe's XavierFiller: U(-sqrt(3/fan_in), +sqrt(3/fan_in)), variance 1/fan_in
+        assert conv.weight.abs().max().item() <= bound
+        if conv.weight.numel() >= 9216:
+            assert conv.weight.var().item() == pytest.approx(1 / fan_in, rel=0.1)
+    groups = {g["weight_decay"]: len(g["params"]) for g in weight_decay_groups(m, 1e-4)}
+    assert groups == {0.0: 1, 1e-4: 55 + 2 * 55 + 1}  # fc bias undecayed; convs, BN scale/shift, fc weight decayed
+
+
+# ---------------------------------------------------------------- BatchNorm per group (Caffe's 4 GPUs)
+
+def test_ghost_batch_norm_normalises_each_group_and_tracks_the_first():
+    from reproduce.models import GhostBatchNorm2d
+
+    torch.manual_seed(0)
+    x = torch.randn(11, 4, 5, 5) * 3 + 1  # 4 + 4 + 3: the last group is short, as an epoch's last batch is
+    g = GhostBatchNorm2d(4, group=4)
+    torch.nn.init.uniform_(g.weight)
+    torch.nn.init.uniform_(g.bias)
+    plain = torch.nn.BatchNorm2d(4)
+    plain.load_state_dict(g.state_dict())
+    y = g(x)
+    for lo, hi in ((0, 4), (4, 8), (8, 11)):
+        c = x[lo:hi]
+        mean, var = c.mean((0, 2, 3), keepdim=True), c.var((0, 2, 3), unbiased=False, keepdim=True)
+        want = (c - mean) / torch.sqrt(var + g.eps) * g.weight.view(1, -1, 1, 1) + g.bias.view(1, -1, 1, 1)
+        assert torch.allclose(y[lo:hi], want, atol=1e-5)
+    plain(x[:4])  # GPU 0's statistics: the first group's, at the same momentum
+    assert torch.allclose(g.running_mean, plain.running_mean) and torch.allclose(g.running_var, plain.running_var)
+    whole = torch.nn.BatchNorm2d(4)
+    whole.load_state_dict(g.state_dict())
+    assert not torch.allclose(y, whole(x), atol=1e-3)  # statistics of the whole batch differ
+    whole.load_state_dict(g.state_dict())
+    g.eval()
+    whole.eval()
+    assert torch.equal(g(x), whole(x))  # at test time it is plain BN with the running statistics
+    xc = x.to(memory_format=torch.channels_last).requires_grad_()
+    g.train()
+    out = g(xc)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    out.square().sum().backward()
+    assert xc.grad is not None and torch.isfinite(xc.grad).all()
+
+
+def test_ghost_batch_norm_swaps_every_batch_norm_and_keeps_its_state():
+    from reproduce.models import GhostBatchNorm2d, ghost_batch_norm
+
+    m = build("resnet20")
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    ghost_batch_norm(m, 8)
+    assert sum(isinstance(x, GhostBatchNorm2d) for x in m.modules()) == sum(
+        isinstance(x, torch.nn.BatchNorm2d) for x in m.modules()) == 19
+    assert all(torch.equal(before[k], v) for k, v in m.state_dict().items())

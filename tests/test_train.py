@@ -183,3 +183,17 @@ def test_a_compile_that_fails_trains_eagerly_with_one_warning(tmp_path, monkeypa
         run = train(_cfg(iterations=20, eval_every=10, compile=True), tmp_path)
     assert run.summary["status"] == "finished"
     assert run.summary["mode"]["compile_fell_back"] == "RuntimeError: no backend here"
+
+
+def test_bn_group_normalises_per_group_and_leaves_other_run_ids_alone(tmp_path):
+    from reproduce.results import run_id
+
+    with pytest.raises(ValueError, match="bn_group"):
+        _cfg(bn_group=0)
+    kw = dict(model="resnet20", iterations=4, eval_every=4, log_every=4, batch_size=32, test_subset=64)
+    plain, ghost = _cfg(**kw), _cfg(**kw, bn_group=8)
+    d = plain.to_dict()
+    assert run_id(d) == run_id({k: v for k, v in d.items() if k != "bn_group"})  # runs stored before the field
+    assert run_id(ghost.to_dict()) != run_id(d)
+    losses = [train(c, tmp_path).metrics.query("kind == 'train'")["train_loss"].tolist() for c in (plain, ghost)]
+    assert losses[0] != losses[1]  # same seed, data and weights: only the BatchNorm statistics differ
