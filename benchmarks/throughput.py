@@ -202,13 +202,14 @@ def full_profile_estimate(bench: dict) -> tuple[int, float, int] | None:
     """Runs of the full profile on the benchmark's model, and their estimated GPU wall time with as
     many at a time as the benchmark found fastest (the estimator ``run-study --time-limit`` plans with)."""
     from reproduce.lease import Estimator, Job, best_parallel, speeds_of
+    from reproduce.models import COST_LIKE
     from reproduce.studies import STUDIES, expand, load_spec
 
     speeds = speeds_of(bench)
     procs = best_parallel(speeds)
     est = Estimator(speeds)
     jobs = [Job(study, cfg, range_args) for study in STUDIES for cfg, range_args in expand(load_spec(study, "full"))
-            if cfg.model == bench["model"]]
+            if bench["model"] in (cfg.model, COST_LIKE.get(cfg.model))]
     seconds = [est(j, procs) for j in jobs]
     if not jobs or any(s is None for s in seconds):
         return None

@@ -84,7 +84,10 @@ def _run_lease(a: argparse.Namespace) -> int:
         only = labels if labels else a.only
         if labels and a.only:
             only = [x for x in labels if x in a.only] or labels
-        for cfg, range_args in expand(spec, only, a.seeds):
+        found = list(expand(spec, only, a.seeds))
+        if labels:  # FILE:B,A queues B's runs before A's, as typed (the file's order otherwise)
+            found.sort(key=lambda c: labels.index(c[0].label) if c[0].label in labels else len(labels))
+        for cfg, range_args in found:
             job = Job(file, cfg, range_args, root=root)
             if any(j.path == job.path for j in jobs):
                 continue  # the same run listed twice
@@ -166,7 +169,7 @@ def add_commands(sub) -> None:
                               "experiments/full/05_resnet56_one_cycle.yaml:one_cycle experiments/full/03_range_tests.yaml "
                               "--time-limit 520 --parallel auto --benchmark benchmarks/results/throughput.json")
     r.add_argument("file", nargs="+", metavar="FILE[:LABEL,...]",
-                   help="experiments/<profile>/<study>.yaml, optionally with the labels to take from it")
+                   help="experiments/<profile>/<study>.yaml, optionally with the labels to take from it, in that order")
     r.add_argument("--only", nargs="+", metavar="LABEL", help="run only these labels")
     r.add_argument("--seeds", nargs="+", type=int, help="run only these seeds")
     r.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else download)")

@@ -77,6 +77,22 @@ def test_a_run_that_cannot_finish_in_time_is_not_started(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_labels_queue_in_the_order_typed(tmp_path, capsys):
+    spec = _spec(tmp_path, iterations=200)
+    data = yaml.safe_load(spec.read_text())
+    data["runs"] = [{"label": "first"}, {"label": "second"}, {"label": "third"}]
+    spec.write_text(yaml.safe_dump(data))
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu"),
+                                 "pipelines": {"fast": {"images_per_s": 100.0}}}))
+    rc = main(["run-study", f"{spec}:third,first", "--time-limit", "60", "--benchmark", str(bench),
+               "--out", str(tmp_path / "r"), "--log-dir", str(tmp_path / "logs")])
+    out = capsys.readouterr().out
+    assert rc == 3 and "second" not in out
+    skipped = [line.split()[1:3] for line in out.splitlines() if line.startswith("skip")]
+    assert skipped == [["third", "s0"], ["third", "s1"], ["first", "s0"], ["first", "s1"]]
+
+
 def test_the_deadline_stops_a_started_run_with_a_checkpoint_it_resumes_from(tmp_path):
     spec = _spec(tmp_path, iterations=200_000, seeds=(0,), checkpoint_every=100_000)
     r = _cli(spec, "--time-limit", GRACE_S + 12, "--out", tmp_path / "r", "--log-dir", tmp_path / "logs")
