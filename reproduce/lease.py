@@ -2,7 +2,8 @@
 
 A GPU is lent for minutes, one bounded command at a time. ``run-study A.yaml B.yaml:LABEL
 --time-limit S --parallel N`` queues the missing runs in the order given, estimates each
-one's duration before starting it, and starts only those that can finish in the time left;
+one's duration before starting it, and starts only those that can finish in the time left
+(a run that fits only alone, such as C6's 64k iterations, starts alone when nothing else runs);
 a run the deadline reaches anyway is stopped with SIGTERM and checkpoints (the same command
 resumes it). Each run is its own child process (``run-study FILE --only LABEL --seeds S``):
 its own folder, seed, data order and provenance, exactly as if it ran alone.
@@ -192,23 +193,30 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
     log_dir.mkdir(parents=True, exist_ok=True)
     queue = [j for j in jobs if j.status == "queued"]
     running: list[Job] = []
+    alone: Job | None = None  # a run that fits only with the device to itself: nothing starts beside it
     last_report = t0
     try:
         while (queue or running) and stop["signal"] is None:
             now = time.monotonic()
-            while queue and len(running) < parallel:
+            while queue and len(running) < parallel and alone is None:
                 job = queue.pop(0)
                 job.est_s = estimator(job, parallel)
                 left = None if deadline is None else deadline - now
+                share = parallel
                 if left is not None and job.est_s is not None and job.est_s > left:
-                    job.status = "does not fit"
-                    print(f"skip  {job.name} ({Path(job.file).stem}): needs ~{_fmt(job.est_s)}, {_fmt(left)} left",
-                          flush=True)
-                    continue
+                    solo = estimator(job, 1) if parallel > 1 and not running else None
+                    if solo is None or solo > left:
+                        job.status = "does not fit"
+                        print(f"skip  {job.name} ({Path(job.file).stem}): needs ~{_fmt(job.est_s)}, {_fmt(left)} left",
+                              flush=True)
+                        continue
+                    alone, share, job.est_s = job, 1, solo
+                    print(f"alone {job.name}: fits only with the device to itself (~{_fmt(solo)}); nothing starts "
+                          "beside it", flush=True)
                 cmd = [sys.executable, "-m", "reproduce", "run-study", job.file, "--only", job.cfg.label,
                        "--seeds", str(job.cfg.seed), *child_args]
-                env = ({"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // parallel))} | os.environ
-                       | {"CLR_REPRO_PARALLEL": str(parallel)})
+                env = ({"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // share))} | os.environ
+                       | {"CLR_REPRO_PARALLEL": str(share)})
                 log = open(log_dir / f"{job.path.name}.log", "a")  # noqa: SIM115 - closed when the child ends
                 job.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env,
                                             start_new_session=True)
@@ -225,7 +233,9 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
                 done = RunDir(job.path).finished()
                 job.status = "finished" if done else "interrupted" if rc == 130 else "failed"
                 if done:
-                    estimator.learn(job, parallel, job.seconds)
+                    estimator.learn(job, 1 if job is alone else parallel, job.seconds)
+                if job is alone:
+                    alone = None
                 print(f"{job.status:5s} {job.name} in {_fmt(job.seconds)} (exit {rc})", flush=True)
             if deadline is not None and time.monotonic() >= deadline and running:
                 print(f"time limit: stopping {', '.join(j.name for j in running)} (they checkpoint)", flush=True)

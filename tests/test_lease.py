@@ -77,6 +77,23 @@ def test_a_run_that_cannot_finish_in_time_is_not_started(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_a_run_that_fits_only_alone_runs_alone(tmp_path, capsys):
+    spec = _spec(tmp_path, iterations=40)
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu"),
+                                 "pipelines": {"fast": {"images_per_s": 100.0}},
+                                 "concurrency": [{"processes": 2, "images_per_s": 120.0}]}))
+    # 40 x 32 images and 5 evaluations: ~250 s alone at 100 images/s, ~400 s sharing 120 with another; 280 s left
+    rc = main(["run-study", str(spec), "--time-limit", "300", "--parallel", "2", "--benchmark", str(bench),
+               "--out", str(tmp_path / "r"), "--log-dir", str(tmp_path / "logs")])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "alone clr s0" in out and "finished 2" in out and "skip" not in out
+    starts = [line for line in out.splitlines() if line.startswith(("start", "finished"))]
+    assert [x.split()[0] for x in starts] == ["start", "finished", "start", "finished"]  # one at a time
+    assert {r.provenance["parallel_runs"] for r in find_runs(tmp_path / "r", "lease")} == {1}
+
+
 def test_labels_queue_in_the_order_typed(tmp_path, capsys):
     spec = _spec(tmp_path, iterations=200)
     data = yaml.safe_load(spec.read_text())
