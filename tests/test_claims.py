@@ -205,6 +205,16 @@ def test_c4_rule(tmp_path, accs, expected):
     assert claims.RULES["C4"](study_results(tmp_path, "05_resnet56_one_cycle", "full")).verdict == expected
 
 
+def test_c4_reports_smiths_setup_beside_the_verdict_it_does_not_change(tmp_path):
+    for seed, a in enumerate((0.870, 0.872, 0.874)):
+        _final(tmp_path, "05_resnet56_one_cycle", "one_cycle", seed, a)
+    _final(tmp_path, "05_resnet56_one_cycle", "one_cycle-smith-setup", 0, 0.921, model="resnet56_smith", bn_group=128)
+    out = claims.RULES["C4"](study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    assert out.verdict == "not reproduced"  # the rule reads DA's schedule on He et al.'s net, fixed before the runs
+    assert "Smith's logged schedule on the net of his log" in out.ours and "92.10 %" in out.ours
+    assert "one_cycle-smith-setup trains it" in out.reason
+
+
 @pytest.mark.parametrize("m09,m095,expected", [
     ((0.913, 0.914, 0.915), (0.920, 0.921, 0.922), "reproduced"),
     ((0.913, 0.914, 0.915), (0.880, 0.881, 0.882), "partly"),
@@ -298,6 +308,16 @@ def test_c4_figure_draws_smiths_logged_run_from_the_repositorys_copy(tmp_path):
     log = figures.smith_log(figures.SMITH_C4[0]).dropna(subset=["test_accuracy"])
     assert list(smith.get_ydata()) == list(log["test_accuracy"]) and max(smith.get_xdata()) == 9200
     assert any(line.get_label() == "Smith's log: LR" for line in ax2.get_lines())
+    e = tmp_path / "05_resnet56_one_cycle" / "one_cycle-smith-setup-s0-0000"  # the net of his log, beside it
+    e.mkdir()
+    (e / "config.json").write_text(json.dumps({
+        "label": "one_cycle-smith-setup", "seed": 0, "profile": "full", "claim": "C4", "model": "resnet56_smith",
+        "schedule": {"policy": "caffe_1cycle", "base_lr": 0.08, "max_lr": 0.8, "stepsize": 4003, "momentum": 0.95}}))
+    (e / "summary.json").write_text(json.dumps({"status": "finished", "iterations": 9277, "test_accuracy": 0.92}))
+    (e / "metrics.jsonl").write_text((d / "metrics.jsonl").read_text())
+    fig = figures.one_cycle_figure(study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    assert "Smith's Caffe ResNet-56" in fig.axes[0].get_title()
+    assert any(line.get_label().startswith("one_cycle-smith-setup") for line in fig.axes[0].get_lines())
     from reproduce import paper
 
     assert str(paper.REFERENCE).startswith(str(Path(figures.__file__).resolve().parents[1]))  # inside the repository
