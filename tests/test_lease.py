@@ -40,6 +40,14 @@ def _spec(tmp_path, iterations=30, seeds=(0, 1), name="study.yaml", **defaults):
     return path
 
 
+def _bench(tmp_path, **more):
+    """A benchmark JSON of this CPU: keras_cnn at batch 32, 100 images/s alone (plus ``more`` fields)."""
+    bench = tmp_path / "bench.json"
+    bench.write_text(json.dumps({"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu"),
+                                 "pipelines": {"fast": {"images_per_s": 100.0}}} | more))
+    return bench
+
+
 def _cli(*args):
     return subprocess.run([sys.executable, "-m", "reproduce", "run-study", *map(str, args)], env=ENV, cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
@@ -65,9 +73,7 @@ def test_two_runs_at_once_train_exactly_what_they_train_alone(tmp_path):
 
 def test_a_run_that_cannot_finish_in_time_is_not_started(tmp_path, capsys):
     spec = _spec(tmp_path, iterations=200)
-    bench = tmp_path / "bench.json"
-    bench.write_text(json.dumps({"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu"),
-                                 "pipelines": {"fast": {"images_per_s": 100.0}}}))
+    bench = _bench(tmp_path)
     # 200 x 32 images at 100 images/s: ~64 s a run, more than a 60 s limit leaves
     rc = main(["run-study", str(spec), "--time-limit", "60", "--benchmark", str(bench), "--out", str(tmp_path / "r"),
                "--log-dir", str(tmp_path / "logs")])
@@ -79,10 +85,7 @@ def test_a_run_that_cannot_finish_in_time_is_not_started(tmp_path, capsys):
 
 def test_a_run_that_fits_only_alone_runs_alone(tmp_path, capsys):
     spec = _spec(tmp_path, iterations=40)
-    bench = tmp_path / "bench.json"
-    bench.write_text(json.dumps({"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu"),
-                                 "pipelines": {"fast": {"images_per_s": 100.0}},
-                                 "concurrency": [{"processes": 2, "images_per_s": 120.0}]}))
+    bench = _bench(tmp_path, concurrency=[{"processes": 2, "images_per_s": 120.0}])
     # 40 x 32 images and 5 evaluations: ~250 s alone at 100 images/s, ~400 s sharing 120 with another; 280 s left
     rc = main(["run-study", str(spec), "--time-limit", "300", "--parallel", "2", "--benchmark", str(bench),
                "--out", str(tmp_path / "r"), "--log-dir", str(tmp_path / "logs")])
@@ -99,9 +102,7 @@ def test_labels_queue_in_the_order_typed(tmp_path, capsys):
     data = yaml.safe_load(spec.read_text())
     data["runs"] = [{"label": "first"}, {"label": "second"}, {"label": "third"}]
     spec.write_text(yaml.safe_dump(data))
-    bench = tmp_path / "bench.json"
-    bench.write_text(json.dumps({"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu"),
-                                 "pipelines": {"fast": {"images_per_s": 100.0}}}))
+    bench = _bench(tmp_path)
     rc = main(["run-study", f"{spec}:third,first", "--time-limit", "60", "--benchmark", str(bench),
                "--out", str(tmp_path / "r"), "--log-dir", str(tmp_path / "logs")])
     out = capsys.readouterr().out
