@@ -33,6 +33,7 @@ from .train import TrainConfig, range_key, run_dir
 STARTUP_S = 25.0  # a child's Python, CUDA and data start, and cuDNN's autotuning
 MARGIN = 1.15  # estimates are stretched by this much before a run is started
 GRACE_S = 20.0  # the deadline stops runs this long before the limit, so checkpoints land inside it
+MIN_STRETCH_S = 120.0  # a stretch of a run longer than any call starts only with this much left (or a third)
 TEST_IMAGES = 11_017  # an evaluation: the 10,000 test images and the 1,017 exact ones as JPEG
 
 
@@ -49,6 +50,7 @@ class Job:
     proc: subprocess.Popen | None = field(default=None, repr=False)
     started: float | None = None
     seconds: float | None = None
+    done: int = 0  # iterations its checkpoint holds when it starts: a resumed run has only the rest to go
 
     @property
     def name(self) -> str:
@@ -78,46 +80,87 @@ def parse_target(target: str) -> tuple[str, list[str] | None]:
     return target, None
 
 
-def _benchmark(paths: str | list[str] | None, device_name: str | None) -> dict | None:
-    """The throughput JSONs measured on this device, merged in order (another GPU's numbers say
-    nothing here): a later file's fields win, and process counts and modes merge one by one, so
-    a quick modes-only benchmark adds to an earlier one that timed 1-3 processes."""
-    out: dict | None = None
+def _benchmarks(paths: str | list[str] | None, device_name: str | None) -> list[dict]:
+    """The throughput JSONs measured on this device (another GPU's numbers say nothing here), one
+    per model and batch size, in the order first seen; the files of one model and batch merge in
+    order: a later file's fields win, and process counts and modes merge one by one, so a quick
+    modes-only benchmark adds to an earlier one that timed 1-3 processes."""
+    groups: dict[tuple, dict] = {}
     for path in [paths] if isinstance(paths, str) else paths or []:
         if not Path(path).exists():
             continue
         b = read_json(Path(path))
         if device_name and b.get("device_name") != device_name:
             continue
+        key = (b.get("model"), b.get("batch_size"))
+        out = groups.get(key)
         if out is None:
-            out = b
+            groups[key] = b
             continue
-        conc = {c["processes"]: c for c in out.get("concurrency", [])} | {
-            c["processes"]: c for c in b.get("concurrency", []) if c.get("images_per_s")}
+        conc = {_row_key(c): c for c in out.get("concurrency", [])} | {
+            _row_key(c): c for c in b.get("concurrency", []) if c.get("images_per_s")}
         modes = {m["mode"]: m for m in out.get("modes", [])} | {m["mode"]: m for m in b.get("modes", [])}
         out = out | {k: v for k, v in b.items() if v not in (None, [], {})}
-        out["concurrency"], out["modes"] = sorted(conc.values(), key=lambda c: c["processes"]), list(modes.values())
-    return out
+        out["concurrency"] = sorted(conc.values(), key=lambda c: (c.get("mode", "eager"), c["processes"]))
+        out["modes"] = list(modes.values())
+        groups[key] = out
+    return list(groups.values())
+
+
+def _row_key(row: dict) -> tuple[str, int]:
+    return row.get("mode", "eager"), int(row["processes"])
+
+
+def _benchmark(paths: str | list[str] | None, device_name: str | None) -> dict | None:
+    """The first model and batch size the benchmarks timed on this device (the one whose step
+    modes and process counts decide ``--step-mode auto`` and ``--parallel auto``)."""
+    found = _benchmarks(paths, device_name)
+    return found[0] if found else None
 
 
 def benchmark_speeds(path: str | list[str] | None, device_name: str | None,
                      mode: str | None = None) -> dict[tuple[str, int], dict[int, float]]:
-    """``{(model, batch): {processes: aggregate images/s}}`` from a throughput JSON measured on
-    this GPU. The process counts were timed in eager mode; for another ``mode`` they are scaled
-    by that mode's single-process speed over eager's (the call's own runs then correct it)."""
-    b = _benchmark(path, device_name)
-    return {} if b is None else speeds_of(b, mode)
+    """``{(model, batch): {processes: aggregate images/s}}`` from the throughput JSONs measured on
+    this GPU, for ``mode`` (see :func:`speeds_of`)."""
+    speeds: dict[tuple[str, int], dict[int, float]] = {}
+    for b in _benchmarks(path, device_name):
+        speeds |= speeds_of(b, mode)
+    return speeds
 
 
 def speeds_of(b: dict, mode: str | None = None) -> dict[tuple[str, int], dict[int, float]]:
-    """:func:`benchmark_speeds` of one benchmark JSON already read."""
+    """Aggregate images/s of 1, 2, 3... processes in ``mode`` (eager when None), from one benchmark
+    JSON already read. Process counts timed in that mode are used as measured. Where a count was
+    timed only eagerly, a faster mode is assumed to gain nothing from it beyond what that many
+    eager processes reach together: eager runs gain from sharing a GPU because one's host overhead
+    overlaps another's kernels, and compiled modes remove most of that overhead, so scaling eager's
+    gain would promise speeds a compiled mode may never reach (and start runs that cannot finish)."""
     eager = float(b["pipelines"]["fast"]["images_per_s"])
-    rows = {int(r["processes"]): float(r["images_per_s"]) for r in b.get("concurrency", []) if r.get("images_per_s")}
+    timed = {_row_key(r): float(r["images_per_s"]) for r in b.get("concurrency", []) if r.get("images_per_s")}
+    rows = {n: v for (m, n), v in timed.items() if m == "eager"}
     rows.setdefault(1, eager)
-    modes = {m["mode"]: m.get("images_per_s") for m in b.get("modes", [])}
-    if mode and modes.get(mode):
-        rows = {n: v * modes[mode] / eager for n, v in rows.items()}
-    return {(b["model"], int(b["batch_size"])): rows}
+    single = {m["mode"]: m.get("images_per_s") for m in b.get("modes", [])}.get(mode) if mode else None
+    if mode and mode != "eager" and single:
+        own = {n: v for (m, n), v in timed.items() if m == mode} | {1: float(single)}
+        rows = own | {n: max(float(single), v) for n, v in rows.items() if n not in own}
+    return {(b["model"], int(b["batch_size"])): dict(sorted(rows.items()))}
+
+
+def mode_startup_s(path: str | list[str] | None, device_name: str | None, mode: str | None) -> float:
+    """Seconds ``mode`` spends before its first fast step (compiling, capturing CUDA graphs), as the
+    benchmark measured on this GPU: its timed mode's wall time beyond its steps at their speed."""
+    b = _benchmark(path, device_name)
+    if not b or not mode:
+        return 0.0
+    m = next((m for m in b.get("modes", []) if m.get("mode") == mode and m.get("images_per_s")), None)
+    if m is None:
+        return 0.0
+    if m.get("startup_s") is not None:
+        return float(m["startup_s"])
+    if m.get("seconds_with_warmup") is None or not b.get("steps"):
+        return 0.0
+    steps = int(b["steps"]) + int(b.get("warmup", 0))
+    return max(0.0, float(m["seconds_with_warmup"]) - steps * int(b["batch_size"]) / float(m["images_per_s"]))
 
 
 def best_mode(path: str | list[str] | None, device_name: str | None) -> str:
@@ -143,30 +186,52 @@ def best_parallel(speeds: dict[tuple[str, int], dict[int, float]], gain: float =
 
 class Estimator:
     """Seconds a run will take with ``n`` runs going at once: measured in this call when it can
-    be (a finished run of the same model and batch), else from the benchmark, else unknown."""
+    be (a finished run of the same model and batch), else from the benchmark, else unknown. A
+    resumed run is estimated for what it has left; ``startup_s`` is what a child spends before
+    its first fast step (Python, CUDA, data, and compiling in a compiled step mode)."""
 
-    def __init__(self, speeds: dict[tuple[str, int], dict[int, float]]) -> None:
+    def __init__(self, speeds: dict[tuple[str, int], dict[int, float]], startup_s: float = STARTUP_S) -> None:
         self.speeds = speeds
+        self.startup_s = startup_s
         self.measured: dict[tuple[str, int, int], float] = {}  # (model, batch, n) -> seconds per iteration
 
     def learn(self, job: Job, n: int, seconds: float) -> None:
-        if job.range_args is None and job.iterations:
-            self.measured[(job.cfg.model, job.cfg.batch_size, n)] = max(0.0, seconds - STARTUP_S) / job.iterations
+        ran = job.iterations - job.done
+        if job.range_args is None and ran > 0:
+            self.measured[(job.cfg.model, job.cfg.batch_size, n)] = max(0.0, seconds - self.startup_s) / ran
 
     def __call__(self, job: Job, n: int) -> float | None:
+        left = max(0, job.iterations - job.done)
         key = (job.cfg.model, job.cfg.batch_size, n)
         if key in self.measured:
-            return STARTUP_S + MARGIN * self.measured[key] * job.iterations
+            return self.startup_s + MARGIN * self.measured[key] * left
         model = job.cfg.model if any(m == job.cfg.model for m, _ in self.speeds) else COST_LIKE.get(job.cfg.model)
-        rows = self.speeds.get((model, job.cfg.batch_size))
-        if not rows:  # the same model at another batch size: its images/s is still the best guess there is
-            rows = next((r for (m, _), r in self.speeds.items() if m == model), None)
-        if not rows:
+        batches = sorted(b for m, b in self.speeds if m == model)
+        if not batches:
             return None
+        batch = job.cfg.batch_size
+        # not timed at this batch: a larger batch's time per step bounds a smaller one's (small batches
+        # are bound by per-step overhead, not by images), and a smaller batch's images/s a larger one's
+        timed = batch if batch in batches else min((b for b in batches if b > batch), default=batches[-1])
+        rows = self.speeds[(model, timed)]
         k = max((m for m in rows if m <= n), default=min(rows))
         per_run = rows[k] / k  # images/s each of n concurrent runs gets
-        images = job.iterations * job.cfg.batch_size + job.evaluations * TEST_IMAGES / 3  # inference ~ 1/3 of a step
-        return STARTUP_S + MARGIN * images / per_run
+        evals = job.evaluations * left / job.iterations if job.iterations else job.evaluations
+        images = left * max(batch, timed) + evals * TEST_IMAGES / 3  # inference ~ 1/3 of a step
+        return self.startup_s + MARGIN * images / per_run
+
+
+def checkpoint_iteration(path: Path) -> int:
+    """The iteration a run's checkpoint holds (0 without one): where it resumes."""
+    ck = RunDir(path).checkpoint
+    if not ck.exists():
+        return 0
+    try:
+        import torch
+
+        return int(torch.load(ck, map_location="cpu", weights_only=False)["iteration"])
+    except Exception:  # noqa: BLE001 - unreadable: the run starts over, and so does its estimate
+        return 0
 
 
 def _fmt(s: float | None) -> str:
@@ -179,7 +244,7 @@ def _progress(job: Job) -> str:
 
 
 def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estimator: Estimator,
-              child_args: list[str], log_dir: Path, report_every: float = 30.0) -> int:
+              child_args: list[str], log_dir: Path, report_every: float = 30.0, stretch: bool = False) -> int:
     """Run ``jobs`` (already filtered to the missing ones) under the limit; 0 when all finished,
     3 when some remain (did not fit, or were stopped and checkpointed), 130 on SIGTERM/SIGINT."""
     t0 = time.monotonic()
@@ -200,19 +265,29 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
             now = time.monotonic()
             while queue and len(running) < parallel and alone is None:
                 job = queue.pop(0)
+                job.done = checkpoint_iteration(job.path)
                 job.est_s = estimator(job, parallel)
                 left = None if deadline is None else deadline - now
                 share = parallel
                 if left is not None and job.est_s is not None and job.est_s > left:
                     solo = estimator(job, 1) if parallel > 1 and not running else None
-                    if solo is None or solo > left:
+                    alone_s = estimator(job, 1)
+                    never = alone_s is not None and alone_s > time_limit - GRACE_S  # no call of this limit holds it
+                    if stretch and never and not running and left >= min(MIN_STRETCH_S, time_limit / 3):
+                        alone, share, job.est_s = job, 1, alone_s
+                        print(f"stretch {job.name}: needs ~{_fmt(alone_s)} alone, more than one call; it runs alone "
+                              "until the deadline, checkpoints, and the same command resumes it", flush=True)
+                    elif solo is None or solo > left:
                         job.status = "does not fit"
-                        print(f"skip  {job.name} ({Path(job.file).stem}): needs ~{_fmt(job.est_s)}, {_fmt(left)} left",
-                              flush=True)
+                        why = (f"needs ~{_fmt(alone_s)} even alone, more than this whole limit (a faster --step-mode, "
+                               "a longer limit, or --stretch to run it a call at a time)" if never
+                               else f"needs ~{_fmt(job.est_s)}, {_fmt(left)} left")
+                        print(f"skip  {job.name} ({Path(job.file).stem}): {why}", flush=True)
                         continue
-                    alone, share, job.est_s = job, 1, solo
-                    print(f"alone {job.name}: fits only with the device to itself (~{_fmt(solo)}); nothing starts "
-                          "beside it", flush=True)
+                    else:
+                        alone, share, job.est_s = job, 1, solo
+                        print(f"alone {job.name}: fits only with the device to itself (~{_fmt(solo)}); nothing starts "
+                              "beside it", flush=True)
                 cmd = [sys.executable, "-m", "reproduce", "run-study", job.file, "--only", job.cfg.label,
                        "--seeds", str(job.cfg.seed), *child_args]
                 env = ({"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // share))} | os.environ
@@ -223,7 +298,9 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
                 log.close()
                 job.started, job.status = now, "running"
                 running.append(job)
-                print(f"start {job.name} ({Path(job.file).stem}), estimate {_fmt(job.est_s)}; log {log.name}", flush=True)
+                resumes = f", resumes at {job.done}/{job.iterations}" if job.done else ""
+                print(f"start {job.name} ({Path(job.file).stem}), estimate {_fmt(job.est_s)}{resumes}; log {log.name}",
+                      flush=True)
             for job in list(running):
                 rc = job.proc.poll()
                 if rc is None:

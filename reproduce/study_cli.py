@@ -14,11 +14,13 @@ from pathlib import Path
 import torch
 
 from .lease import (
+    STARTUP_S,
     Estimator,
     Job,
     benchmark_speeds,
     best_mode,
     best_parallel,
+    mode_startup_s,
     parse_target,
     run_lease,
 )
@@ -99,10 +101,11 @@ def _run_lease(a: argparse.Namespace) -> int:
     mode = _step_mode(a, dev) if todo else None
     speeds = benchmark_speeds(a.benchmark, device_name(dev), mode) if todo else {}
     parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
-    estimator = Estimator(speeds)
+    estimator = Estimator(speeds, STARTUP_S + (mode_startup_s(a.benchmark, device_name(dev), mode) if todo else 0.0))
     limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
     print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
-          f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'}; {limit}; "
+          f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'} "
+          f"(~{estimator.startup_s:.0f} s to start a run); {limit}; "
           f"speeds from {'the benchmark ' + ' + '.join(a.benchmark) if speeds else 'runs measured in this call'}",
           flush=True)
     child = [x for k in ("data", "device", "out") if getattr(a, k) is not None for x in (f"--{k}", getattr(a, k))]
@@ -111,7 +114,17 @@ def _run_lease(a: argparse.Namespace) -> int:
     if a.force:
         child.append("--force")
     return run_lease(jobs, time_limit=a.time_limit, parallel=parallel, estimator=estimator, child_args=child,
-                     log_dir=Path(a.log_dir))
+                     log_dir=Path(a.log_dir), stretch=a.stretch)
+
+
+def cmd_import_runs(a: argparse.Namespace) -> int:
+    """0 when every run of the archive is in the store now (or would be, with --dry-run); 3 when some
+    were left out (each named with its reason)."""
+    from .import_runs import import_runs, report
+
+    rows = import_runs(a.source, a.into, dry_run=a.dry_run, allow_dirty=a.allow_dirty)
+    print(report(rows))
+    return 0 if all(r["verdict"] in ("import", "stored") for r in rows) else 3
 
 
 def cmd_sweep(a: argparse.Namespace) -> int:
@@ -188,7 +201,25 @@ def add_commands(sub) -> None:
     r.add_argument("--step-mode", choices=[*MODES, "auto"], default="auto",
                    help="how steps run, results unchanged (eager, fused optimizer, torch.compile, CUDA graphs); "
                         "auto (default): the fastest the benchmark measured on this GPU, else eager")
+    r.add_argument("--stretch", action="store_true",
+                   help="with --time-limit: a run estimated longer than the whole limit even alone (C6's 64k "
+                        "iterations on a slow path) starts alone when nothing else runs, trains until the deadline "
+                        "and checkpoints; the same command resumes it, a call at a time (default: skip it)")
     r.set_defaults(func=cmd_run_study)
+
+    i = sub.add_parser("import-runs", help="bring a GPU loan's runs home: the finished ones, checked, into the store",
+                       description="Copy the finished run folders of a results archive (or folder) into the results "
+                                   "store, each checked first: its folder name is its config's id, its provenance "
+                                   "names a clean commit, the command, the device and the data's checksum, and a "
+                                   "full-profile run used the data the stored full-profile runs used. Unfinished runs, "
+                                   "runs that differ from a stored one of the same id, and runs of an uncommitted "
+                                   "tree are named with the reason and left out; checkpoints are never copied.",
+                       epilog="example: python -m reproduce import-runs /tmp/loan/results.tgz --dry-run")
+    i.add_argument("source", help="a tar archive (.tgz) or a folder holding <study>/<run-id>/ run folders")
+    i.add_argument("--into", default=str(DEFAULT_ROOT), help="results store (default %(default)s)")
+    i.add_argument("--dry-run", action="store_true", help="check and report, copy nothing")
+    i.add_argument("--allow-dirty", action="store_true", help="also import runs of a tree with uncommitted changes")
+    i.set_defaults(func=cmd_import_runs)
 
     w = sub.add_parser("sweep", help="submit every missing run of a study as its own job (submitit: local or Slurm)",
                        description="Expand a study YAML into its runs, skip those already stored, and submit the rest "

@@ -19,7 +19,7 @@ def _smoke(out: Path, *args: str) -> dict:
 
 def test_benchmark_smoke(tmp_path):
     out = tmp_path / "bench.json"
-    d = _smoke(out, "--profile-steps", "2", "--concurrency", "2")
+    d = _smoke(out, "--profile-steps", "2", "--concurrency", "2", "--concurrency-mode", "fused")
     assert set(d["pipelines"]) == {"fast", "standard"}
     assert all(p["images_per_s"] > 0 for p in d["pipelines"].values())
     assert d["speedup"] == d["pipelines"]["fast"]["images_per_s"] / d["pipelines"]["standard"]["images_per_s"]
@@ -30,9 +30,13 @@ def test_benchmark_smoke(tmp_path):
     floor = d["memory_floor"]
     assert floor["floor_images_per_s"] == pytest.approx(
         floor["copy_bandwidth_bytes_per_s"] / (2 * d["cost"]["activation_bytes_per_image_bf16"]))
-    one, two = d["concurrency"]  # two processes timed over the same window, each reporting its own speed
-    assert one == {"processes": 1, "images_per_s": d["pipelines"]["fast"]["images_per_s"]}
-    assert two["processes"] == 2 and len(two["per_process"]) == 2 and two["images_per_s"] == sum(two["per_process"])
+    assert d["complete"] is True and d["modes"][1]["startup_s"] >= 0
+    # two processes timed over the same window in the mode asked for, each reporting its own speed
+    eager, one, two = d["concurrency"]
+    assert eager == {"processes": 1, "mode": "eager", "images_per_s": d["pipelines"]["fast"]["images_per_s"]}
+    assert one == {"processes": 1, "mode": "fused", "images_per_s": d["modes"][1]["images_per_s"]}
+    assert two["processes"] == 2 and two["mode"] == "fused" and len(two["per_process"]) == 2
+    assert two["images_per_s"] == sum(two["per_process"])
 
 
 def test_resnet56_cost_matches_its_known_size():
@@ -67,7 +71,9 @@ def test_the_benchmark_stays_inside_its_time_bound_and_says_what_it_skipped(tmp_
     out = tmp_path / "bench.json"
     d = _smoke(out, "--concurrency", "2", "--max-seconds", "0")
     assert d["modes"][1] == {"mode": "fused", "images_per_s": None, "skipped": "over --max-seconds 0"}
-    assert d["concurrency"][1] == {"processes": 2, "images_per_s": None, "skipped": "over --max-seconds 0"}
+    assert d["concurrency"][1] == {"processes": 2, "mode": "eager", "images_per_s": None,
+                                   "skipped": "over --max-seconds 0"}
+    assert d["complete"] is True
     assert list(benchmark_speeds(str(out), d["device_name"]).values()) == [{1: d["pipelines"]["fast"]["images_per_s"]}]
 
 

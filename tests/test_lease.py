@@ -19,9 +19,12 @@ from reproduce.lease import (
     benchmark_speeds,
     best_mode,
     best_parallel,
+    checkpoint_iteration,
+    mode_startup_s,
     parse_target,
 )
-from reproduce.results import RunDir, device_name, find_runs
+from reproduce.results import RunDir, device_name, find_runs, last_iteration
+from reproduce.studies import expand, read_spec
 from reproduce.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -111,15 +114,29 @@ def test_labels_queue_in_the_order_typed(tmp_path, capsys):
     assert skipped == [["third", "s0"], ["third", "s1"], ["first", "s0"], ["first", "s1"]]
 
 
-def test_the_deadline_stops_a_started_run_with_a_checkpoint_it_resumes_from(tmp_path):
+def test_a_run_longer_than_any_call_runs_a_stretch_per_call_with_stretch(tmp_path, capsys):
     spec = _spec(tmp_path, iterations=200_000, seeds=(0,), checkpoint_every=100_000)
-    r = _cli(spec, "--time-limit", GRACE_S + 12, "--out", tmp_path / "r", "--log-dir", tmp_path / "logs")
-    assert r.returncode == 3, r.stdout + r.stderr
-    assert "interrupted 1" in r.stdout
+    bench = _bench(tmp_path)  # 100 images/s: 200k iterations of 32 take hours, far beyond any limit
+    args = ["run-study", *map(str, [spec, "--time-limit", GRACE_S + 16, "--benchmark", bench, "--out", tmp_path / "r",
+                                    "--log-dir", tmp_path / "logs"])]
+    assert main(args) == 3
+    out = capsys.readouterr().out
+    assert "even alone, more than this whole limit" in out and not (tmp_path / "r").exists(), out
+    assert main([*args, "--stretch"]) == 3
+    out = capsys.readouterr().out
+    assert "stretch clr s0" in out and "interrupted 1" in out, out
     (run,) = (tmp_path / "r" / "lease").iterdir()
     assert (run / "checkpoint.pt").exists() and not (run / "summary.json").exists()
     log = (tmp_path / "logs" / f"{run.name}.log").read_text()
     assert "run the same command again to resume" in log
+    # the next call estimates what is left, from where the deadline's checkpoint stands
+    (cfg, _), = expand(read_spec(str(spec)))
+    job = Job(str(spec), cfg, None, root=str(tmp_path / "r"))
+    est = Estimator(benchmark_speeds(str(bench), device_name("cpu")))
+    full = est(job, 1)
+    job.done = checkpoint_iteration(run)
+    assert 0 < job.done < 200_000 and 0 < last_iteration(run) <= job.done  # logged every 10, saved where it stopped
+    assert est(job, 1) == pytest.approx(STARTUP_S + (full - STARTUP_S) * (200_000 - job.done) / 200_000)
 
 
 def test_estimates_prefer_this_calls_measurements_then_the_benchmark():
@@ -140,6 +157,46 @@ def test_estimates_prefer_this_calls_measurements_then_the_benchmark():
     assert Estimator(speeds)(Job("f.yaml", TrainConfig(model="keras_cnn", iterations=10, device="cpu"), None), 1) is None
     assert best_parallel(speeds) == 2  # 3 processes buy 3 % over 2: not worth it
     assert best_parallel({}) == 1
+    # a compiled mode's start (from the benchmark) counts in every estimate and in what is learned
+    slow = Estimator(speeds, STARTUP_S + 60)
+    assert slow(job, 1) == pytest.approx(one + 60)
+    slow.learn(job, 1, STARTUP_S + 60 + 9277 * 0.01)
+    assert slow(job, 1) == pytest.approx(STARTUP_S + 60 + 1.15 * 9277 * 0.01)
+
+
+def test_a_batch_the_benchmark_did_not_time_is_bounded_by_one_it_did():
+    """C6 trains at batch 128, the benchmark times 512: a smaller batch takes at least as long per
+    step as a larger one's step takes (per-step overhead), so its estimate is that bound, not the
+    images/s of the larger batch, which would promise C6 in a quarter of the time it needs."""
+    def job(batch):
+        return Job("f.yaml", TrainConfig(model="resnet56", batch_size=batch, iterations=64_000, eval_every=1000,
+                                         device="cpu"), None)
+    evals = 65 * 11_017 / 3
+    est = Estimator({("resnet56", 512): {1: 20_000.0}})
+    assert est(job(128), 1) == pytest.approx(STARTUP_S + 1.15 * (64_000 * 512 + evals) / 20_000)
+    assert est(job(1024), 1) == pytest.approx(STARTUP_S + 1.15 * (64_000 * 1024 + evals) / 20_000)
+    both = Estimator({("resnet56", 512): {1: 20_000.0}, ("resnet56", 128): {1: 12_000.0}})
+    assert both(job(128), 1) == pytest.approx(STARTUP_S + 1.15 * (64_000 * 128 + evals) / 12_000)
+    assert both(job(256), 1) == pytest.approx(STARTUP_S + 1.15 * (64_000 * 512 + evals) / 20_000)
+
+
+def test_benchmarks_of_two_batch_sizes_each_keep_their_speeds(tmp_path):
+    base = {"model": "resnet56", "device_name": "GPU X", "steps": 100, "warmup": 20}
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(base | {"batch_size": 512, "pipelines": {"fast": {"images_per_s": 20_000.0}},
+                                    "modes": [{"mode": "eager", "images_per_s": 20_000.0},
+                                              {"mode": "cudagraphs+fused", "images_per_s": 40_000.0,
+                                               "seconds_with_warmup": 61.536}]}))
+    b.write_text(json.dumps(base | {"batch_size": 128, "pipelines": {"fast": {"images_per_s": 6_000.0}},
+                                    "modes": [{"mode": "eager", "images_per_s": 6_000.0},
+                                              {"mode": "cudagraphs+fused", "images_per_s": 30_000.0}]}))
+    paths = [str(a), str(b)]
+    assert benchmark_speeds(paths, "GPU X", "cudagraphs+fused") == {("resnet56", 512): {1: 40_000.0},
+                                                                     ("resnet56", 128): {1: 30_000.0}}
+    assert best_mode(paths, "GPU X") == "cudagraphs+fused"  # read from the first batch size
+    # 120 steps of 512 at 40k images/s take 1.536 s: the other 60 s compiled and captured
+    assert mode_startup_s(paths, "GPU X", "cudagraphs+fused") == pytest.approx(60.0)
+    assert mode_startup_s(paths, "GPU X", "eager") == 0.0 and mode_startup_s(paths, "GPU Y", "compile") == 0.0
 
 
 def test_targets_and_benchmarks_from_other_devices(tmp_path):
@@ -176,7 +233,10 @@ def test_mode_auto_takes_the_fastest_mode_that_compiled_on_this_gpu(tmp_path):
                                        {"mode": "compile", "images_per_s": None, "skipped": "time"}]}))
     assert best_mode(str(b), "GPU X") == "cudagraphs+fused"  # a mode that fell back measured eager, not itself
     assert best_mode(str(b), "GPU Y") == "auto"  # nothing measured here: leave each run as configured
-    assert benchmark_speeds(str(b), "GPU X", "cudagraphs+fused") == {("resnet56", 512): {1: 200.0, 2: 300.0}}
+    # two processes were timed eagerly only: the faster mode is not promised eager's gain from sharing
+    assert benchmark_speeds(str(b), "GPU X", "cudagraphs+fused") == {("resnet56", 512): {1: 200.0, 2: 200.0}}
+    assert best_parallel(benchmark_speeds(str(b), "GPU X", "cudagraphs+fused")) == 1
+    assert benchmark_speeds(str(b), "GPU X", "fused") == {("resnet56", 512): {1: 110.0, 2: 150.0}}
 
 
 def test_run_study_mode_reaches_every_run_without_changing_its_id(tmp_path):
@@ -203,6 +263,12 @@ def test_a_modes_only_benchmark_adds_to_an_earlier_one_of_the_same_gpu(tmp_path)
                                                 {"mode": "compile+fused", "images_per_s": 220.0}]}))
     paths = [str(old), str(new)]
     assert best_mode(paths, "GPU X") == "compile+fused"
-    # the new single-process speed, the old 2-process gain, scaled by the mode's speed-up over eager
-    assert benchmark_speeds(paths, "GPU X", "compile+fused") == {("resnet56", 512): {1: 220.0, 2: 300.0}}
+    assert benchmark_speeds(paths, "GPU X") == {("resnet56", 512): {1: 110.0, 2: 150.0}}
     assert best_parallel(benchmark_speeds(paths, "GPU X")) == 2
+    # two processes timed in the mode itself (a later modes benchmark) are taken as measured
+    again = tmp_path / "again.json"
+    again.write_text(json.dumps(base | {"pipelines": {"fast": {"images_per_s": 110.0}},
+                                        "concurrency": [{"processes": 2, "images_per_s": 300.0,
+                                                         "mode": "compile+fused"}]}))
+    assert benchmark_speeds([*paths, str(again)], "GPU X", "compile+fused") == {("resnet56", 512): {1: 220.0, 2: 300.0}}
+    assert benchmark_speeds([*paths, str(again)], "GPU X") == {("resnet56", 512): {1: 110.0, 2: 150.0}}
