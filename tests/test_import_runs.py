@@ -1,0 +1,121 @@
+"""import-runs: what comes back from a GPU loan enters the store only finished, intact and traceable."""
+
+import json
+import shutil
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from reproduce.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+STORED = ROOT / "experiments" / "results"
+C4 = STORED / "05_resnet56_one_cycle" / "one_cycle-s0-ac875bd027"  # an H100 run of a clean commit
+WD = STORED / "06_weight_decay" / "wd1e-4-s0-f492fd5468"  # another, already "stored" in the tests' store
+C1 = STORED / "03_range_tests" / "C1-resnet56-exp-s0-658b1e3a89"
+
+
+def _copy(run: Path, root: Path, name: str | None = None) -> Path:
+    dest = root / run.parent.name / (name or run.name)
+    shutil.copytree(run, dest)
+    return dest
+
+
+def _edit(path: Path, **changes) -> None:
+    data = json.loads(path.read_text())
+    for key, value in changes.items():
+        node = data
+        *parents, leaf = key.split(".")
+        for k in parents:
+            node = node[k]
+        node[leaf] = value
+    path.write_text(json.dumps(data))
+
+
+@pytest.fixture
+def loan(tmp_path):
+    """A store holding one full-profile GPU run, and what a loan brought back, as run-study leaves it."""
+    store, back = tmp_path / "store", tmp_path / "device" / "results"
+    _copy(WD, store)
+    c4 = _copy(C4, back)
+    (c4 / "checkpoint.pt").write_bytes(b"x" * 1000)  # finished runs keep theirs on the device
+    unfinished = _copy(C1, back)
+    (unfinished / "summary.json").unlink()
+    (unfinished / "checkpoint.pt").write_bytes(b"x")
+    _copy(WD, back)  # stored already, the same
+    archive = tmp_path / "results.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(back, arcname="results")
+    return store, archive
+
+
+def test_finished_runs_enter_the_store_intact_and_the_rest_is_named(loan, capsys):
+    store, archive = loan
+    assert main(["import-runs", str(archive), "--into", str(store)]) == 3  # one was left out
+    out = capsys.readouterr().out
+    assert f"import     05_resnet56_one_cycle/{C4.name}: finished, NVIDIA H100 80GB HBM3, commit d9fc721" in out
+    assert f"unfinished 03_range_tests/{C1.name}: no summary.json (a checkpoint to resume from)" in out
+    assert f"stored     06_weight_decay/{WD.name}: stored already" in out
+    landed = store / C4.parent.name / C4.name
+    assert sorted(p.name for p in landed.iterdir()) == sorted(p.name for p in C4.iterdir())  # no checkpoint
+    assert all((landed / p.name).read_bytes() == p.read_bytes() for p in C4.iterdir())
+    assert not (store / C1.parent.name).exists()
+    assert [p.name for p in (store / C4.parent.name).iterdir()] == [C4.name]  # no temporary folder left
+    assert main(["import-runs", str(archive), "--into", str(store)]) == 3
+    assert f"stored     05_resnet56_one_cycle/{C4.name}: stored already" in capsys.readouterr().out
+
+
+def test_a_dry_run_copies_nothing(loan, capsys):
+    store, archive = loan
+    assert main(["import-runs", str(archive), "--into", str(store), "--dry-run"]) == 3
+    assert "import     05_resnet56_one_cycle" in capsys.readouterr().out
+    assert not (store / C4.parent.name).exists()
+
+
+@pytest.mark.parametrize("change, reason", [
+    ({"provenance.json": {"git.dirty": True, "segments": []}}, "uncommitted changes (git dirty)"),
+    ({"provenance.json": {"git.commit": "unknown", "segments": []}}, "its provenance lacks git commit"),
+    ({"provenance.json": {"device_name": None}}, "its provenance lacks device_name"),
+    ({"provenance.json": {"data.train.sha256": "0" * 64}}, "its train data (sha256 000000000000) is not the stored"),
+    ({"summary.json": {"wall_time_s": None}}, "its provenance lacks wall time"),
+    ({"config.json": {"seed": 5}}, "its folder name is not its config's id"),
+])
+def test_a_run_that_cannot_be_traced_is_refused(tmp_path, capsys, change, reason):
+    store, back = tmp_path / "store", tmp_path / "back"
+    _copy(WD, store)
+    run = _copy(C4, back)
+    for file, edits in change.items():
+        _edit(run / file, **edits)
+    assert main(["import-runs", str(back), "--into", str(store)]) == 3
+    out = capsys.readouterr().out
+    assert out.startswith(f"refused    05_resnet56_one_cycle/{C4.name}: ") and reason in out
+    assert not (store / C4.parent.name).exists()
+
+
+def test_a_dirty_run_comes_in_only_when_asked_and_says_so(tmp_path, capsys):
+    store, back = tmp_path / "store", tmp_path / "back"
+    _edit(_copy(C4, back) / "provenance.json", **{"git.dirty": True, "segments": []})
+    assert main(["import-runs", str(back), "--into", str(store), "--allow-dirty"]) == 0
+    assert "commit d9fc721 (dirty)" in capsys.readouterr().out
+
+
+def test_a_stored_run_is_never_overwritten(tmp_path, capsys):
+    store, back = tmp_path / "store", tmp_path / "back"
+    stored = _copy(C4, store)
+    _edit(_copy(C4, back) / "summary.json", test_accuracy=0.99)
+    before = (stored / "summary.json").read_bytes()
+    assert main(["import-runs", str(back), "--into", str(store)]) == 3
+    assert "a different run of the same id is stored" in capsys.readouterr().out
+    assert (stored / "summary.json").read_bytes() == before
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p / "missing.tgz", "expected a results archive (.tgz/.tar) or folder"),
+    (lambda p: (p / "x.tgz").write_text("not a tar") and p / "x.tgz", "expected a tar archive"),
+    (lambda p: (p / "empty").mkdir() or p / "empty", "it holds no run folder"),
+])
+def test_bad_sources_are_one_line(tmp_path, capsys, make, message):
+    assert main(["import-runs", str(make(tmp_path)), "--into", str(tmp_path / "store")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
