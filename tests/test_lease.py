@@ -272,3 +272,16 @@ def test_a_modes_only_benchmark_adds_to_an_earlier_one_of_the_same_gpu(tmp_path)
                                                          "mode": "compile+fused"}]}))
     assert benchmark_speeds([*paths, str(again)], "GPU X", "compile+fused") == {("resnet56", 512): {1: 220.0, 2: 300.0}}
     assert benchmark_speeds([*paths, str(again)], "GPU X") == {("resnet56", 512): {1: 110.0, 2: 150.0}}
+
+
+def test_every_study_target_the_readme_gives_a_loan_names_runs_that_exist():
+    """The README's loan lines are what a lent GPU runs, unedited: a label there that no study file
+    has would cost a loan."""
+    import re
+
+    targets = re.findall(r"(experiments/full/\w+\.yaml(?::[\w.,-]+)?)", (ROOT / "README.md").read_text())
+    assert any("step-baseline" in t for t in targets)
+    for target in targets:
+        file, labels = parse_target(target)
+        known = {cfg.label for cfg, _ in expand(read_spec(str(ROOT / file)))}
+        assert set(labels or []) <= known, (target, sorted(known))
