@@ -64,10 +64,13 @@ def check(run: Path, into: Path, stored_data: dict[str, set[str]], allow_dirty: 
     config = read_json(run / "config.json")
     if run_id(config) != run.name:
         return "refused", f"its folder name is not its config's id ({run_id(config)})"
+    target = into / run.parent.name / run.name
     if not (run / "summary.json").exists():
         done = "a checkpoint to resume from" if (run / "checkpoint.pt").exists() else "no checkpoint"
         return "unfinished", f"no summary.json ({done})"
     summary = read_json(run / "summary.json")
+    if (target / "summary.json").exists() and read_json(target / "summary.json") == summary:
+        return "stored", "stored already"
     prov = read_json(run / "provenance.json") if (run / "provenance.json").exists() else {}
     segments = prov.get("segments") or [prov]
     missing = [k for k in ("command", "device_name", "seed") if prov.get(k) is None]
@@ -87,10 +90,7 @@ def check(run: Path, into: Path, stored_data: dict[str, set[str]], allow_dirty: 
             if known and sha not in known:
                 return "refused", (f"its {split} data (sha256 {str(sha)[:12]}) is not the stored full-profile runs' "
                                    f"({', '.join(sorted(x[:12] for x in known))})")
-    target = into / run.parent.name / run.name
     if target.exists():
-        if (target / "summary.json").exists() and read_json(target / "summary.json") == summary:
-            return "stored", "stored already"
         return "refused", f"a different run of the same id is stored in {target} (not overwritten)"
     commit = segments[-1]["git"]["commit"][:7] + (" (dirty)" if dirty else "")
     return "import", f"{summary.get('status')}, {prov.get('device_name')}, commit {commit}"
@@ -127,7 +127,8 @@ def import_runs(source: Path | str, into: Path | str = DEFAULT_ROOT, *, dry_run:
 
 
 def report(rows: list[dict]) -> str:
-    lines = [f"{r['verdict']:10s} {r['study']}/{r['run']}: {r['reason']}" for r in rows]
+    """A line per run that is new or left out (stored ones only counted), then the counts."""
+    lines = [f"{r['verdict']:10s} {r['study']}/{r['run']}: {r['reason']}" for r in rows if r["verdict"] != "stored"]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in ("import", "stored", "unfinished", "refused")}
     lines.append(json.dumps(counts))
     return "\n".join(lines)
