@@ -562,9 +562,13 @@ def missing_for(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "f
 
 
 def _devices(results: Results, claim: Claim) -> str:
-    return ", ".join(sorted({seg.get("device_name", "?") for v in results.values() for x in v  # every stretch of a resumed run
-                             if x.config.get("claim") in (None, claim.id)
-                             for seg in x.provenance.get("segments") or [x.provenance]}))
+    """Every device the claim's runs trained on (each stretch of a resumed run), and how many of
+    those runs ran code no commit holds (a tree with uncommitted changes): a reader should know."""
+    runs = [x for v in results.values() for x in v if x.config.get("claim") in (None, claim.id)]
+    segments = [(x, seg) for x in runs for seg in x.provenance.get("segments") or [x.provenance]]
+    names = ", ".join(sorted({seg.get("device_name", "?") for _, seg in segments}))
+    dirty = {id(x) for x, seg in segments if (seg.get("git") or {}).get("dirty")}
+    return names + (f" ({len(dirty)} of {len(runs)} runs from a tree with uncommitted changes)" if dirty else "")
 
 
 def evaluate(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "full") -> dict:

@@ -169,6 +169,18 @@ def test_c1_from_the_exponential_test_alone_is_inconclusive_and_says_what_is_mis
     assert row["device"] == "NVIDIA H100 80GB HBM3"
 
 
+def test_the_device_column_says_when_a_run_ran_uncommitted_code(tmp_path):
+    _c1_store(tmp_path, "C1-resnet56-exp", 0, {"mode": "exp", "start_lr": 1e-4, "end_lr": 10.0, "iterations": 1000,
+                                               "min_loss_lr": 1.0, "peak_accuracy": 0.6, "peak_accuracy_lr": 0.6,
+                                               "stopped_early": False})
+    (prov,) = tmp_path.glob("03_range_tests/*/provenance.json")
+    prov.write_text(json.dumps({"device_name": "GPU X", "segments": [
+        {"from_iteration": 0, "device_name": "GPU X", "git": {"commit": "a" * 40, "dirty": False}},
+        {"from_iteration": 500, "device_name": "GPU Y", "git": {"commit": "b" * 40, "dirty": True}}]}))
+    row = claims.evaluate(claims.BY_ID["C1"], tmp_path)
+    assert row["device"] == "GPU X, GPU Y (1 of 1 runs from a tree with uncommitted changes)"
+
+
 @pytest.mark.parametrize("finals,expected", [
     ((0.78, 0.785, 0.79), "reproduced"),  # 0.97 of the peak, like Smith's 0.961
     ((0.40, 0.41, 0.42), "not reproduced"),  # accuracy collapses by LR 3
