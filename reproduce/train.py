@@ -220,10 +220,17 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
 
 class CompiledOrEager:
     """``torch.compile(model, mode)`` that never crashes a run: if compiling fails (when asked,
-    or later when a new shape recompiles), one warning line, and the step is redone eagerly."""
+    or later when a new shape recompiles), one warning line, and the step is redone eagerly.
+
+    Only batches of the first shape it sees go through the compiled module; another shape (the
+    last, partial batch of each epoch: 50,000 images in batches of 512 leave 336) runs eagerly.
+    Compiling it would cost a second compile and, under automatic dynamic shapes, put every later
+    full batch through a dynamic-shape graph (and CUDA graphs re-recorded per shape), to save one
+    eager step an epoch."""
 
     def __init__(self, model: torch.nn.Module, how: bool | str) -> None:
         self.eager, self.compiled, self.failed = model, None, None
+        self.shape: tuple | None = None  # the batch shape the compiled module serves
         if how:
             try:
                 self.compiled = torch.compile(model, mode=None if how in (True, "default") else how)
@@ -237,12 +244,17 @@ class CompiledOrEager:
         warnings.warn(f"torch.compile failed, training eagerly instead ({self.failed[:200]})", stacklevel=3)
 
     def run(self, fn, *args):
-        """``fn(module, *args)``, with the compiled module while it works, else the eager one."""
+        """``fn(module, *args)``, with the compiled module while it works and the batch has its
+        shape, else with the eager one."""
         if self.compiled is not None:
-            try:
-                return fn(self.compiled, *args)
-            except Exception as e:  # noqa: BLE001 - dynamo/inductor errors surface at the first call
-                self._fall_back(e)
+            shape = tuple(args[0].shape) if args and isinstance(args[0], torch.Tensor) else None
+            if self.shape is None:
+                self.shape = shape
+            if shape == self.shape:
+                try:
+                    return fn(self.compiled, *args)
+                except Exception as e:  # noqa: BLE001 - dynamo/inductor errors surface at the first call
+                    self._fall_back(e)
         return fn(self.eager, *args)
 
 

@@ -185,6 +185,30 @@ def test_a_compile_that_fails_trains_eagerly_with_one_warning(tmp_path, monkeypa
     assert run.summary["mode"]["compile_fell_back"] == "RuntimeError: no backend here"
 
 
+def test_a_compiled_step_serves_one_batch_shape_and_the_partial_batch_runs_eagerly(tmp_path, monkeypatch):
+    """1,000 images in batches of 32 leave a batch of 8 each epoch: it must not compile a second
+    graph (nor turn every later batch into a dynamic-shape one), so it trains eagerly."""
+    import torch
+
+    compiled_sizes = []
+
+    class Recorder(torch.nn.Module):  # stands in for torch.compile's module: records what it is given
+        def __init__(self, m):
+            super().__init__()
+            self.m = m
+
+        def forward(self, x):
+            compiled_sizes.append(x.shape[0])
+            return self.m(x)
+
+    monkeypatch.setattr(torch, "compile", lambda m, mode=None: Recorder(m))
+    run = train(_cfg(data="synthetic:1000", test_subset=64, iterations=70, eval_every=70, log_every=10,
+                     compile=True), tmp_path)
+    assert run.summary["status"] == "finished" and run.summary["mode"]["compile_fell_back"] is None
+    assert run.provenance["iterations_per_epoch"] == 32 and set(compiled_sizes) == {32}
+    assert len(compiled_sizes) == 70 - 2  # iterations 32 and 64 were the partial batches of 8: eager
+
+
 def test_bn_group_normalises_per_group_and_leaves_other_run_ids_alone(tmp_path):
     from reproduce.results import run_id
 
