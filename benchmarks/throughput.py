@@ -44,11 +44,14 @@ def _sync(device: str) -> None:
 def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
     """Time ``steps`` optimizer steps after ``warmup`` untimed ones; returns seconds. ``barrier``
     (concurrent workers) is called between warm-up and timing, so all time the same window."""
-    def forward_backward(m, x, y):
+    def forward_backward(m, x, y):  # as the engine's step: loss, the batch's accuracy (on the device), backward
         with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
-            loss = F.cross_entropy(m(x), y)
+            out = m(x)
+            loss = F.cross_entropy(out, y)
+        correct = (out.argmax(1) == y).float().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        return correct, loss
 
     it = iter(batches)
     t0 = None

@@ -466,9 +466,11 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         with autocast(dev, cfg.amp):
             out = m(x)
             loss = F.cross_entropy(out, y)
+        # read the forward's output before backward runs: under CUDA graphs its memory belongs to the graph
+        correct = (out.argmax(1) == y).float().mean()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        return out, loss
+        return correct, loss
 
     status, diverged_at = "running", None
     model.train()
@@ -479,11 +481,11 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         while it < total and status == "running":
             epoch, first = divmod(it, ipe)
             for x, y in loader.epoch(epoch, start=first):
-                out, loss = stepper.run(forward_backward, x, y)
+                correct, loss = stepper.run(forward_backward, x, y)
                 optimizer.step()
                 scheduler.step()
                 loss_buf[pending] = loss.detach()
-                correct_buf[pending] = (out.argmax(1) == y).float().mean()
+                correct_buf[pending] = correct
                 pending += 1
                 images += x.shape[0] * world
                 it += 1
