@@ -190,9 +190,11 @@ class Estimator:
     resumed run is estimated for what it has left; ``startup_s`` is what a child spends before
     its first fast step (Python, CUDA, data, and compiling in a compiled step mode)."""
 
-    def __init__(self, speeds: dict[tuple[str, int], dict[int, float]], startup_s: float = STARTUP_S) -> None:
+    def __init__(self, speeds: dict[tuple[str, int], dict[int, float]], startup_s: float = STARTUP_S,
+                 eager: dict[tuple[str, int], dict[int, float]] | None = None) -> None:
         self.speeds = speeds
         self.startup_s = startup_s
+        self.eager = speeds if eager is None else eager  # range tests train eagerly whatever the step mode
         self.measured: dict[tuple[str, int, int], float] = {}  # (model, batch, n) -> seconds per iteration
 
     def learn(self, job: Job, n: int, seconds: float) -> None:
@@ -205,20 +207,21 @@ class Estimator:
         key = (job.cfg.model, job.cfg.batch_size, n)
         if key in self.measured:
             return self.startup_s + MARGIN * self.measured[key] * left
-        model = job.cfg.model if any(m == job.cfg.model for m, _ in self.speeds) else COST_LIKE.get(job.cfg.model)
-        batches = sorted(b for m, b in self.speeds if m == model)
+        speeds, startup = (self.speeds, self.startup_s) if job.range_args is None else (self.eager, STARTUP_S)
+        model = job.cfg.model if any(m == job.cfg.model for m, _ in speeds) else COST_LIKE.get(job.cfg.model)
+        batches = sorted(b for m, b in speeds if m == model)
         if not batches:
             return None
         batch = job.cfg.batch_size
         # not timed at this batch: a larger batch's time per step bounds a smaller one's (small batches
         # are bound by per-step overhead, not by images), and a smaller batch's images/s a larger one's
         timed = batch if batch in batches else min((b for b in batches if b > batch), default=batches[-1])
-        rows = self.speeds[(model, timed)]
+        rows = speeds[(model, timed)]
         k = max((m for m in rows if m <= n), default=min(rows))
         per_run = rows[k] / k  # images/s each of n concurrent runs gets
         evals = job.evaluations * left / job.iterations if job.iterations else job.evaluations
         images = left * max(batch, timed) + evals * TEST_IMAGES / 3  # inference ~ 1/3 of a step
-        return self.startup_s + MARGIN * images / per_run
+        return startup + MARGIN * images / per_run
 
 
 def checkpoint_iteration(path: Path) -> int:

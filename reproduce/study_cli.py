@@ -101,7 +101,8 @@ def _run_lease(a: argparse.Namespace) -> int:
     mode = _step_mode(a, dev) if todo else None
     speeds = benchmark_speeds(a.benchmark, device_name(dev), mode) if todo else {}
     parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
-    estimator = Estimator(speeds, STARTUP_S + (mode_startup_s(a.benchmark, device_name(dev), mode) if todo else 0.0))
+    estimator = Estimator(speeds, STARTUP_S + (mode_startup_s(a.benchmark, device_name(dev), mode) if todo else 0.0),
+                          eager=benchmark_speeds(a.benchmark, device_name(dev)) if todo else {})
     limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
     print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
           f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'} "

@@ -162,6 +162,11 @@ def test_estimates_prefer_this_calls_measurements_then_the_benchmark():
     assert slow(job, 1) == pytest.approx(one + 60)
     slow.learn(job, 1, STARTUP_S + 60 + 9277 * 0.01)
     assert slow(job, 1) == pytest.approx(STARTUP_S + 60 + 1.15 * 9277 * 0.01)
+    # a range test trains eagerly whatever the mode: eager's speed, and no compile to wait for
+    rt = Job("f.yaml", TrainConfig(model="resnet56", batch_size=512, iterations=1000, device="cpu"),
+             {"eval_every": 100})
+    fast = Estimator({("resnet56", 512): {1: 40_000.0}}, STARTUP_S + 60, eager=speeds)
+    assert fast(rt, 1) == pytest.approx(STARTUP_S + 1.15 * (1000 * 512 + 11 * 11_017 / 3) / 20_000)
 
 
 def test_a_batch_the_benchmark_did_not_time_is_bounded_by_one_it_did():
