@@ -90,3 +90,22 @@ def test_readme_quick_profile_line_is_the_measured_one_and_within_what_it_promis
     start = text.index(MARKERS[0]) + len(MARKERS[0])
     assert text[start:text.index(MARKERS[1])] == "\n" + readme_line(m)
     assert "at most 10 minutes on 2 CPU cores" in text and m["wall_time_s"] <= 600 and m["runs_trained"] > 0
+
+
+def test_a_benchmark_stopped_midway_keeps_what_it_measured(tmp_path, monkeypatch):
+    """A lent GPU's command ends at its timeout: the modes already timed must survive it."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import throughput
+
+    def stopped(*_a, **_k):
+        raise KeyboardInterrupt  # as if the timeout came while two processes were being timed
+
+    monkeypatch.setattr(throughput, "concurrent", stopped)
+    out = tmp_path / "bench.json"
+    with pytest.raises(KeyboardInterrupt):
+        throughput.main(["--smoke", "--device", "cpu", "--out", str(out), "--concurrency", "2"])
+    d = json.loads(out.read_text())
+    assert d["complete"] is False
+    assert set(d["pipelines"]) == {"fast", "standard"} and d["modes"][1]["mode"] == "fused"
+    assert d["modes"][1]["images_per_s"] > 0 and d["concurrency"] == [
+        {"processes": 1, "mode": "eager", "images_per_s": d["pipelines"]["fast"]["images_per_s"]}]
