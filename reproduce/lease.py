@@ -237,7 +237,8 @@ def checkpoint_iteration(path: Path) -> int:
         return 0
 
 
-def _fmt(s: float | None) -> str:
+def fmt_seconds(s: float | None) -> str:
+    """``42 s``, ``5.3 min``, or ``?`` for an estimate there is no speed for."""
     return "?" if s is None else f"{s / 60:.1f} min" if s >= 90 else f"{s:.0f} s"
 
 
@@ -278,18 +279,18 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
                     never = alone_s is not None and alone_s > time_limit - GRACE_S  # no call of this limit holds it
                     if stretch and never and not running and left >= min(MIN_STRETCH_S, time_limit / 3):
                         alone, share, job.est_s = job, 1, alone_s
-                        print(f"stretch {job.name}: needs ~{_fmt(alone_s)} alone, more than one call; it runs alone "
+                        print(f"stretch {job.name}: needs ~{fmt_seconds(alone_s)} alone, more than one call; it runs alone "
                               "until the deadline, checkpoints, and the same command resumes it", flush=True)
                     elif solo is None or solo > left:
                         job.status = "does not fit"
-                        why = (f"needs ~{_fmt(alone_s)} even alone, more than this whole limit (a faster --step-mode, "
+                        why = (f"needs ~{fmt_seconds(alone_s)} even alone, more than this whole limit (a faster --step-mode, "
                                "a longer limit, or --stretch to run it a call at a time)" if never
-                               else f"needs ~{_fmt(job.est_s)}, {_fmt(left)} left")
+                               else f"needs ~{fmt_seconds(job.est_s)}, {fmt_seconds(left)} left")
                         print(f"skip  {job.name} ({Path(job.file).stem}): {why}", flush=True)
                         continue
                     else:
                         alone, share, job.est_s = job, 1, solo
-                        print(f"alone {job.name}: fits only with the device to itself (~{_fmt(solo)}); nothing starts "
+                        print(f"alone {job.name}: fits only with the device to itself (~{fmt_seconds(solo)}); nothing starts "
                               "beside it", flush=True)
                 cmd = [sys.executable, "-m", "reproduce", "run-study", job.file, "--only", job.cfg.label,
                        "--seeds", str(job.cfg.seed), *child_args]
@@ -302,7 +303,7 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
                 job.started, job.status = now, "running"
                 running.append(job)
                 resumes = f", resumes at {job.done}/{job.iterations}" if job.done else ""
-                print(f"start {job.name} ({Path(job.file).stem}), estimate {_fmt(job.est_s)}{resumes}; log {log.name}",
+                print(f"start {job.name} ({Path(job.file).stem}), estimate {fmt_seconds(job.est_s)}{resumes}; log {log.name}",
                       flush=True)
             for job in list(running):
                 rc = job.proc.poll()
@@ -316,7 +317,7 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
                     estimator.learn(job, 1 if job is alone else parallel, job.seconds)
                 if job is alone:
                     alone = None
-                print(f"{job.status:5s} {job.name} in {_fmt(job.seconds)} (exit {rc})", flush=True)
+                print(f"{job.status:5s} {job.name} in {fmt_seconds(job.seconds)} (exit {rc})", flush=True)
             if deadline is not None and time.monotonic() >= deadline and running:
                 print(f"time limit: stopping {', '.join(j.name for j in running)} (they checkpoint)", flush=True)
                 break
@@ -345,7 +346,7 @@ def _report(jobs: list[Job], seconds: float, sig) -> int:
     by = {}
     for j in jobs:
         by.setdefault(j.status, []).append(j.name)
-    print(f"done in {_fmt(seconds)}: " + "; ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in by.items()), flush=True)
+    print(f"done in {fmt_seconds(seconds)}: " + "; ".join(f"{k} {len(v)} ({', '.join(v)})" for k, v in by.items()), flush=True)
     remain = [j for j in jobs if j.status not in ("finished", "cached")]
     if sig is not None:
         print("interrupted: stopped runs are checkpointed; run the same command again to resume", file=sys.stderr)

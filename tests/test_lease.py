@@ -95,6 +95,7 @@ def test_a_run_that_fits_only_alone_runs_alone(tmp_path, capsys):
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "alone clr s0" in out and "finished 2" in out and "skip" not in out
+    assert "\nqueue (estimated, 2 at a time / alone): clr s0 6.7 min / 4.2 min; clr s1 6.7 min / 4.2 min\n" in out
     starts = [line for line in out.splitlines() if line.startswith(("start", "finished"))]
     assert [x.split()[0] for x in starts] == ["start", "finished", "start", "finished"]  # one at a time
     assert {r.provenance["parallel_runs"] for r in find_runs(tmp_path / "r", "lease")} == {1}
