@@ -34,6 +34,7 @@ STARTUP_S = 25.0  # a child's Python, CUDA and data start, and cuDNN's autotunin
 MARGIN = 1.15  # estimates are stretched by this much before a run is started
 GRACE_S = 20.0  # the deadline stops runs this long before the limit, so checkpoints land inside it
 MIN_STRETCH_S = 120.0  # a stretch of a run longer than any call starts only with this much left (or a third)
+BENCHMARKS = Path("benchmarks/results")  # the throughput JSONs measured on lent GPUs, kept in the repository
 TEST_IMAGES = 11_017  # an evaluation: the 10,000 test images and the 1,017 exact ones as JPEG
 
 
@@ -100,7 +101,9 @@ def _benchmarks(paths: str | list[str] | None, device_name: str | None) -> list[
         conc = {_row_key(c): c for c in out.get("concurrency", [])} | {
             _row_key(c): c for c in b.get("concurrency", []) if c.get("images_per_s")}
         modes = {m["mode"]: m for m in out.get("modes", [])} | {m["mode"]: m for m in b.get("modes", [])}
-        out = out | {k: v for k, v in b.items() if v not in (None, [], {})}
+        # fields of the later file win; a dict (pipelines: a modes-only file has no standard one) merges key by key
+        out = out | {k: (out[k] | v if isinstance(v, dict) and isinstance(out.get(k), dict) else v)
+                     for k, v in b.items() if v not in (None, [], {})}
         out["concurrency"] = sorted(conc.values(), key=lambda c: (c.get("mode", "eager"), c["processes"]))
         out["modes"] = list(modes.values())
         groups[key] = out
@@ -111,11 +114,23 @@ def _row_key(row: dict) -> tuple[str, int]:
     return row.get("mode", "eager"), int(row["processes"])
 
 
+def stored_benchmarks(folder: Path | str = BENCHMARKS) -> list[str]:
+    """The throughput JSONs kept in the repository (``throughput*.json``), the first full benchmark
+    first and later ones (a loan's modes-only timing, ``throughput-modes-<date>.json``, say) after it
+    in name order: what ``run-study`` reads by default."""
+    found = sorted(str(p) for p in Path(folder).glob("throughput*.json"))
+    first = str(Path(folder) / "throughput.json")
+    return ([first] if first in found else []) + [p for p in found if p != first]
+
+
 def _benchmark(paths: str | list[str] | None, device_name: str | None) -> dict | None:
     """The first model and batch size the benchmarks timed on this device (the one whose step
     modes and process counts decide ``--step-mode auto`` and ``--parallel auto``)."""
     found = _benchmarks(paths, device_name)
     return found[0] if found else None
+
+
+merged_benchmark = _benchmark
 
 
 def benchmark_speeds(path: str | list[str] | None, device_name: str | None,

@@ -25,6 +25,7 @@ from .lease import (
     mode_startup_s,
     parse_target,
     run_lease,
+    stored_benchmarks,
 )
 from .results import DEFAULT_ROOT, device_name
 from .studies import PROFILES, execute, expand, read_spec, run_study
@@ -51,6 +52,8 @@ def _spec(a: argparse.Namespace, file: str) -> dict:
 
 
 def cmd_run_study(a: argparse.Namespace) -> int:
+    if a.benchmark is None:
+        a.benchmark = stored_benchmarks()
     if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0]:
         return _run_lease(a)
     spec = _spec(a, a.file[0])
@@ -202,9 +205,10 @@ def add_commands(sub) -> None:
                         "rest 20 s before it (use with `timeout -s TERM` a little above it)")
     r.add_argument("--parallel", metavar="N|auto",
                    help="runs at once on the device (default: auto = the benchmark's fastest count, else 1)")
-    r.add_argument("--benchmark", nargs="+", default=["benchmarks/results/throughput.json"], metavar="JSON",
+    r.add_argument("--benchmark", nargs="+", default=None, metavar="JSON",
                    help="throughput JSONs (benchmarks/throughput.py) measured on this GPU, merged in order: "
-                        "estimates, --parallel auto and --step-mode auto read them (default %(default)s)")
+                        "estimates, --parallel auto and --step-mode auto read them (default: every JSON in "
+                        "benchmarks/results/, throughput.json first)")
     r.add_argument("--log-dir", default="experiments/logs", help="one log per run started (default %(default)s)")
     r.add_argument("--step-mode", choices=[*MODES, "auto"], default="auto",
                    help="how steps run, results unchanged (eager, fused optimizer, torch.compile, CUDA graphs); "

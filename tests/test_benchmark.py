@@ -56,9 +56,9 @@ def test_resnet56_cost_matches_its_known_size():
 def test_readme_performance_table_is_the_generated_one():
     """No speed in the README is typed: its table is what the stored benchmark and runs give."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from throughput import MARKERS, readme_table
+    from throughput import MARKERS, readme_table, stored_bench
 
-    bench = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
+    bench = stored_bench(ROOT / "benchmarks" / "results" / "throughput.json")
     text = (ROOT / "README.md").read_text()
     section = text[text.index(MARKERS[0]) + len(MARKERS[0]):text.index(MARKERS[1])]
     assert section == "\n" + readme_table(bench, str(ROOT / "experiments" / "results"))
@@ -109,3 +109,26 @@ def test_a_benchmark_stopped_midway_keeps_what_it_measured(tmp_path, monkeypatch
     assert set(d["pipelines"]) == {"fast", "standard"} and d["modes"][1]["mode"] == "fused"
     assert d["modes"][1]["images_per_s"] > 0 and d["concurrency"] == [
         {"processes": 1, "mode": "eager", "images_per_s": d["pipelines"]["fast"]["images_per_s"]}]
+
+
+def test_a_loans_modes_json_kept_beside_the_benchmark_joins_the_readme_table(tmp_path):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import readme_table, stored_bench
+
+    from reproduce.lease import stored_benchmarks
+
+    stored = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
+    (tmp_path / "throughput.json").write_text(json.dumps(stored))
+    (tmp_path / "quick_profile.json").write_text("{}")  # not a throughput JSON: never read as one
+    modes = {k: stored[k] for k in ("model", "batch_size", "device_name", "steps", "warmup", "augment", "torch")} | {
+        "pipelines": {"fast": {"images_per_s": 23_000.0}},
+        "modes": [{"mode": "eager", "images_per_s": 23_000.0},
+                  {"mode": "cudagraphs+fused", "images_per_s": 46_000.0, "startup_s": 70.0}],
+        "concurrency": [{"processes": 2, "mode": "cudagraphs+fused", "images_per_s": 50_000.0}]}
+    (tmp_path / "throughput-modes-2026-12-01.json").write_text(json.dumps(modes))
+    assert [Path(p).name for p in stored_benchmarks(tmp_path)] == ["throughput.json", "throughput-modes-2026-12-01.json"]
+    table = readme_table(stored_bench(tmp_path / "throughput.json"))
+    assert "| mode cudagraphs+fused (one process) | 46,000 images/s |" in table
+    assert "| mode cudagraphs+fused, 2 processes sharing the GPU (together) | 50,000 images/s |" in table
+    assert "| fast path: data on the GPU as uint8, bf16, channels_last, cuDNN autotuning, eager | 23,000 images/s |" in table
+    assert "standard pipeline: torchvision DataLoader, 12 workers" in table  # kept from the full benchmark
