@@ -207,8 +207,8 @@ def add_commands(sub) -> None:
                    help="runs at once on the device (default: auto = the benchmark's fastest count, else 1)")
     r.add_argument("--benchmark", nargs="+", default=None, metavar="JSON",
                    help="throughput JSONs (benchmarks/throughput.py) measured on this GPU, merged in order: "
-                        "estimates, --parallel auto and --step-mode auto read them (default: every JSON in "
-                        "benchmarks/results/, throughput.json first)")
+                        "estimates, --parallel auto and --step-mode auto read them (default: every "
+                        "benchmarks/results/throughput*.json, throughput.json first)")
     r.add_argument("--log-dir", default="experiments/logs", help="one log per run started (default %(default)s)")
     r.add_argument("--step-mode", choices=[*MODES, "auto"], default="auto",
                    help="how steps run, results unchanged (eager, fused optimizer, torch.compile, CUDA graphs); "
