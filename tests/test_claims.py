@@ -346,3 +346,18 @@ def test_readme_results_table_is_the_generated_one():
 def test_claims_markdown_in_the_repository_is_the_generated_one():
     root = Path(__file__).resolve().parents[1]
     assert (root / "CLAIMS.md").read_text() == claims.claims_markdown(root / "experiments" / "results", repo=root)
+
+
+def test_every_stored_full_run_is_a_run_the_full_studies_list_now():
+    """Claims read every full-profile run of a study; a run whose config the study files no longer
+    produce (a YAML edited after it ran) would be counted silently beside the current ones."""
+    from reproduce.results import find_runs
+    from reproduce.studies import STUDIES, expand, load_spec
+    from reproduce.train import range_key, run_dir
+
+    root = Path(__file__).resolve().parents[1] / "experiments" / "results"
+    for study in STUDIES:
+        listed = {run_dir(cfg, root, None if ra is None else range_key(**ra)).path.name
+                  for cfg, ra in expand(load_spec(study, "full"))}
+        stale = [r.path.name for r in find_runs(root, study, profile="full") if r.path.name not in listed]
+        assert not stale, (study, stale)
