@@ -134,7 +134,7 @@ def concurrent(a, n: int, mode: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         cmd = [sys.executable, __file__, "--worker", folder, "--model", a.model, "--batch-size", str(a.batch_size),
                "--steps", str(a.steps), "--warmup", str(a.warmup), "--device", a.device, "--augment", a.augment,
-               "--data", a.data or "", "--worker-mode", mode]
+               "--data", a.data or "", "--worker-mode", mode] + (["--compile"] if a.compile else [])
         env = os.environ | {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // n))}
         procs = [subprocess.Popen(cmd + ["--worker-index", str(i)], stdout=subprocess.PIPE, env=env, text=True)
                  for i in range(n)]
