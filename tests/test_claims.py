@@ -361,3 +361,19 @@ def test_every_stored_full_run_is_a_run_the_full_studies_list_now():
                   for cfg, ra in expand(load_spec(study, "full"))}
         stale = [r.path.name for r in find_runs(root, study, profile="full") if r.path.name not in listed]
         assert not stale, (study, stale)
+
+
+def test_every_committed_figure_names_the_runs_the_store_holds_now():
+    """A figure's PNG metadata lists the runs (and commits) it was drawn from; a figure left from
+    before a run was added or re-run would cite runs that are gone (regenerate: make figures)."""
+    from PIL import Image
+
+    from reproduce.figures import FIGURES, source
+
+    root = Path(__file__).resolve().parents[1]
+    for name, (study, _) in FIGURES.items():
+        png = root / "figures" / f"{name}.png"
+        if study is None or not png.exists():
+            continue
+        stored = source(study_results(root / "experiments" / "results", study, "full"))
+        assert Image.open(png).info.get("Source") == stored, name
