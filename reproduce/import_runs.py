@@ -46,12 +46,16 @@ def _data_sha(prov: dict, split: str) -> str | None:
     return ((prov.get("data") or {}).get(split) or {}).get("sha256")
 
 
+def _full_cifar10(config: dict) -> bool:
+    return config.get("profile") == "full" and config.get("dataset", "cifar10") == "cifar10"
+
+
 def _stored_data(into: Path) -> dict[str, set[str]]:
     """The train and test checksums of the stored full-profile runs: the data a new one must match."""
     out: dict[str, set[str]] = {"train": set(), "test": set()}
     for cfg in into.glob("*/*/config.json"):
-        prov = cfg.parent / "provenance.json"
-        if prov.exists() and read_json(cfg).get("profile") == "full" and read_json(cfg).get("dataset", "cifar10") == "cifar10":
+        prov, config = cfg.parent / "provenance.json", read_json(cfg)
+        if prov.exists() and _full_cifar10(config):
             p = read_json(prov)
             for split in out:
                 if sha := _data_sha(p, split):
@@ -84,7 +88,7 @@ def check(run: Path, into: Path, stored_data: dict[str, set[str]], allow_dirty: 
     if dirty and not allow_dirty:
         return "refused", ("it ran from a tree with uncommitted changes (git dirty): no commit holds its code "
                            "(--allow-dirty imports it anyway)")
-    if config.get("profile") == "full" and config.get("dataset", "cifar10") == "cifar10":
+    if _full_cifar10(config):
         for split, known in stored_data.items():
             sha = _data_sha(prov, split)
             if known and sha not in known:

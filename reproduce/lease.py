@@ -123,14 +123,11 @@ def stored_benchmarks(folder: Path | str = BENCHMARKS) -> list[str]:
     return ([first] if first in found else []) + [p for p in found if p != first]
 
 
-def _benchmark(paths: str | list[str] | None, device_name: str | None) -> dict | None:
+def merged_benchmark(paths: str | list[str] | None, device_name: str | None) -> dict | None:
     """The first model and batch size the benchmarks timed on this device (the one whose step
     modes and process counts decide ``--step-mode auto`` and ``--parallel auto``)."""
     found = _benchmarks(paths, device_name)
     return found[0] if found else None
-
-
-merged_benchmark = _benchmark
 
 
 def benchmark_speeds(path: str | list[str] | None, device_name: str | None,
@@ -163,25 +160,18 @@ def speeds_of(b: dict, mode: str | None = None) -> dict[tuple[str, int], dict[in
 
 def mode_startup_s(path: str | list[str] | None, device_name: str | None, mode: str | None) -> float:
     """Seconds ``mode`` spends before its first fast step (compiling, capturing CUDA graphs), as the
-    benchmark measured on this GPU: its timed mode's wall time beyond its steps at their speed."""
-    b = _benchmark(path, device_name)
+    benchmark measured it on this GPU (its ``startup_s``)."""
+    b = merged_benchmark(path, device_name)
     if not b or not mode:
         return 0.0
     m = next((m for m in b.get("modes", []) if m.get("mode") == mode and m.get("images_per_s")), None)
-    if m is None:
-        return 0.0
-    if m.get("startup_s") is not None:
-        return float(m["startup_s"])
-    if m.get("seconds_with_warmup") is None or not b.get("steps"):
-        return 0.0
-    steps = int(b["steps"]) + int(b.get("warmup", 0))
-    return max(0.0, float(m["seconds_with_warmup"]) - steps * int(b["batch_size"]) / float(m["images_per_s"]))
+    return float(m.get("startup_s") or 0.0) if m else 0.0
 
 
 def best_mode(path: str | list[str] | None, device_name: str | None) -> str:
     """The fastest mode the benchmark measured on this GPU (one that compiled), else ``auto``
     unresolved: the caller keeps each run's own setting."""
-    b = _benchmark(path, device_name)
+    b = merged_benchmark(path, device_name)
     timed = [m for m in (b or {}).get("modes", []) if m.get("images_per_s") and not m.get("compile_fell_back")]
     return max(timed, key=lambda m: m["images_per_s"])["mode"] if timed else "auto"
 
@@ -276,6 +266,11 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     log_dir.mkdir(parents=True, exist_ok=True)
     queue = [j for j in jobs if j.status == "queued"]
+    for job in queue:
+        job.done = checkpoint_iteration(job.path)  # a resumed run has only the rest to go
+    if queue and estimator(queue[0], 1) is not None:  # what the queue will cost, before anything starts
+        print(f"queue (estimated, {parallel} at a time / alone): " + "; ".join(
+            f"{j.name} {fmt_seconds(estimator(j, parallel))} / {fmt_seconds(estimator(j, 1))}" for j in queue), flush=True)
     running: list[Job] = []
     alone: Job | None = None  # a run that fits only with the device to itself: nothing starts beside it
     last_report = t0
@@ -284,13 +279,12 @@ def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estim
             now = time.monotonic()
             while queue and len(running) < parallel and alone is None:
                 job = queue.pop(0)
-                job.done = checkpoint_iteration(job.path)
                 job.est_s = estimator(job, parallel)
                 left = None if deadline is None else deadline - now
                 share = parallel
                 if left is not None and job.est_s is not None and job.est_s > left:
-                    solo = estimator(job, 1) if parallel > 1 and not running else None
                     alone_s = estimator(job, 1)
+                    solo = alone_s if parallel > 1 and not running else None
                     never = alone_s is not None and alone_s > time_limit - GRACE_S  # no call of this limit holds it
                     if stretch and never and not running and left >= min(MIN_STRETCH_S, time_limit / 3):
                         alone, share, job.est_s = job, 1, alone_s

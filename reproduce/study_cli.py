@@ -20,8 +20,6 @@ from .lease import (
     benchmark_speeds,
     best_mode,
     best_parallel,
-    checkpoint_iteration,
-    fmt_seconds,
     mode_startup_s,
     parse_target,
     run_lease,
@@ -114,11 +112,6 @@ def _run_lease(a: argparse.Namespace) -> int:
           f"(~{estimator.startup_s:.0f} s to start a run); {limit}; "
           f"speeds from {'the benchmark ' + ' + '.join(a.benchmark) if speeds else 'runs measured in this call'}",
           flush=True)
-    for j in todo:
-        j.done = checkpoint_iteration(j.path)  # a resumed run has only the rest to go
-    if speeds and todo:  # what the queue will cost, before anything starts: the operator sees what can fit
-        print("queue (estimated, " + f"{parallel} at a time / alone): " + "; ".join(
-            f"{j.name} {fmt_seconds(estimator(j, parallel))} / {fmt_seconds(estimator(j, 1))}" for j in todo), flush=True)
     child = [x for k in ("data", "device", "out") if getattr(a, k) is not None for x in (f"--{k}", getattr(a, k))]
     if mode:
         child += ["--step-mode", mode]
