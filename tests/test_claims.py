@@ -320,6 +320,8 @@ def test_c4_figure_draws_smiths_logged_run_from_the_repositorys_copy(tmp_path):
     log = figures.smith_log(figures.SMITH_C4[0]).dropna(subset=["test_accuracy"])
     assert list(smith.get_ydata()) == list(log["test_accuracy"]) and max(smith.get_xdata()) == 9200
     assert any(line.get_label() == "Smith's log: LR" for line in ax2.get_lines())
+    # one legend for the schedule panel, momentum's line (on the twin axis) in it
+    assert [t.get_text() for t in ax2.get_legend().get_texts()] == ["LR", "Smith's log: LR", "momentum"]
     e = tmp_path / "05_resnet56_one_cycle" / "one_cycle-smith-setup-s0-0000"  # the net of his log, beside it
     e.mkdir()
     (e / "config.json").write_text(json.dumps({
