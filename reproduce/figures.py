@@ -236,14 +236,11 @@ def one_cycle_figure(results: Results):
     ax.set_title(f"C4-C6: {model}, 1cycle vs constant momentum vs step schedule" + _profile_note(results))
     run = (results.get("one_cycle") or next(iter(results.values())))[0]
     plots.schedule_axes(Schedule.from_dict(run.config["schedule"]), run.summary["iterations"], ax=ax2,
-                        label="1cycle (DA): LR and momentum")
+                        label="LR", title="1cycle (DA): LR and momentum")
     if full:
         ax2.plot(log["iteration"], log["lr"], color="0.2", ls="none", marker=".", ms=4, label="Smith's log: LR")
         # momentum's line is on the twin axis schedule_axes added; one legend for the panel, below
         # it: inside, any corner covers the LR peak or an end of momentum
-        ax2.lines[0].set_label("LR")
-        for twin in fig.axes[2:]:
-            twin.lines[0].set_label("momentum")
         handles = [h for a in fig.axes[1:] for h in a.get_legend_handles_labels()[0]]
         ax2.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
     fig.tight_layout()

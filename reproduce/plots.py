@@ -34,8 +34,9 @@ def save(fig, path: str | Path, source: str | None = None) -> list[Path]:
     return targets
 
 
-def schedule_axes(schedule: Schedule, iterations: int, ax=None, label: str | None = None):
-    """LR over iterations on ``ax`` and, if the schedule sets it, momentum on a twin axis."""
+def schedule_axes(schedule: Schedule, iterations: int, ax=None, label: str | None = None, title: str | None = None):
+    """LR over iterations on ``ax`` and, if the schedule sets it, momentum on a twin axis (its line
+    labelled "momentum"). ``label``: the LR line's, and the title unless ``title`` is given."""
     if ax is None:
         _, ax = plt.subplots(figsize=(7, 3.5))
     rows = schedule.table(iterations)
@@ -48,7 +49,7 @@ def schedule_axes(schedule: Schedule, iterations: int, ax=None, label: str | Non
         ax2.plot(its, [r[2] for r in rows], color="C1", ls="--", label="momentum")
         ax2.set_ylabel("momentum", color="C1")
         ax2.grid(False)
-    ax.set_title(label or schedule.policy)
+    ax.set_title(title or label or schedule.policy)
     return ax
 
 
