@@ -9,7 +9,8 @@ resumes it). Each run is its own child process (``run-study FILE --only LABEL --
 its own folder, seed, data order and provenance, exactly as if it ran alone.
 
 Estimates come from what this call has already measured (a finished run of the same model
-and batch size) or else from the throughput benchmark's JSON (``--benchmark``: images/s of
+and batch size), else from the finished runs in the store that trained on this GPU in the same
+step mode (an earlier call's or loan's), else from the throughput benchmark's JSON (``--benchmark``: images/s of
 the fast path with 1, 2, 3... concurrent processes on the same GPU; a model it did not time is
 estimated as one of about its cost, ``models.COST_LIKE``), and ``--parallel auto`` takes the
 process count that benchmark found fastest in aggregate.
@@ -20,6 +21,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -114,6 +116,43 @@ def _row_key(row: dict) -> tuple[str, int]:
     return row.get("mode", "eager"), int(row["processes"])
 
 
+def step_mode_of(summary: dict) -> str:
+    """The name (``train.MODES``) of the step mode a run's ``summary.json`` records; eager where the
+    run predates the record or fell back from compiling."""
+    from .train import MODES
+
+    m = summary.get("mode")
+    if not isinstance(m, dict) or m.get("compile_fell_back"):
+        return "eager"
+    return next((name for name, fields in MODES.items() if all(m.get(k, False) == v for k, v in fields.items())),
+                "eager")
+
+
+def stored_seconds_per_iteration(roots: list[str], device: str | None,
+                                 mode: str | None) -> dict[tuple[str, int, int], float]:
+    """``{(model, batch size, runs sharing the GPU): seconds per iteration}`` of the finished runs
+    under ``roots`` that trained on ``device`` in step ``mode`` (eager for None), range tests aside:
+    the median of each group's ``wall_time_s / iterations_done``, evaluations and compiling
+    included. A call knows this GPU from them before it has finished a run itself: a loan's second
+    call learns from its first."""
+    if not device:
+        return {}
+    groups: dict[tuple[str, int, int], list[float]] = {}
+    for root in dict.fromkeys(roots):
+        for path in Path(root).glob("*/*/summary.json"):
+            try:
+                s, cfg, prov = (read_json(path.parent / f) for f in ("summary.json", "config.json", "provenance.json"))
+            except (OSError, ValueError):
+                continue
+            if (s.get("status") != "finished" or prov.get("device_name") != device
+                    or cfg.get("range_start_lr") is not None or step_mode_of(s) != (mode or "eager")
+                    or not s.get("iterations_done") or not s.get("wall_time_s")):
+                continue
+            key = (cfg["model"], int(cfg["batch_size"]), int(prov.get("parallel_runs") or 1))
+            groups.setdefault(key, []).append(float(s["wall_time_s"]) / int(s["iterations_done"]))
+    return {k: statistics.median(v) for k, v in groups.items()}
+
+
 def stored_benchmarks(folder: Path | str = BENCHMARKS) -> list[str]:
     """The throughput JSONs kept in the repository (``throughput*.json``), the first full benchmark
     first and later ones (a loan's modes-only timing, ``throughput-modes-<date>.json``, say) after it
@@ -196,11 +235,14 @@ class Estimator:
     its first fast step (Python, CUDA, data, and compiling in a compiled step mode)."""
 
     def __init__(self, speeds: dict[tuple[str, int], dict[int, float]], startup_s: float = STARTUP_S,
-                 eager: dict[tuple[str, int], dict[int, float]] | None = None) -> None:
+                 eager: dict[tuple[str, int], dict[int, float]] | None = None,
+                 stored: dict[tuple[str, int, int], float] | None = None) -> None:
         self.speeds = speeds
         self.startup_s = startup_s
         self.eager = speeds if eager is None else eager  # range tests train eagerly whatever the step mode
         self.measured: dict[tuple[str, int, int], float] = {}  # (model, batch, n) -> seconds per iteration
+        # the same from stored runs on this GPU in this mode: their wall time already holds the compiling
+        self.stored = stored or {}
 
     def learn(self, job: Job, n: int, seconds: float) -> None:
         ran = job.iterations - job.done
@@ -212,6 +254,8 @@ class Estimator:
         key = (job.cfg.model, job.cfg.batch_size, n)
         if key in self.measured:
             return self.startup_s + MARGIN * self.measured[key] * left
+        if key in self.stored and job.range_args is None:
+            return STARTUP_S + MARGIN * self.stored[key] * left
         speeds, startup = (self.speeds, self.startup_s) if job.range_args is None else (self.eager, STARTUP_S)
         model = job.cfg.model if any(m == job.cfg.model for m, _ in speeds) else COST_LIKE.get(job.cfg.model)
         batches = sorted(b for m, b in speeds if m == model)

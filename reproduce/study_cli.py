@@ -24,6 +24,7 @@ from .lease import (
     parse_target,
     run_lease,
     stored_benchmarks,
+    stored_seconds_per_iteration,
 )
 from .results import DEFAULT_ROOT, device_name
 from .studies import PROFILES, execute, expand, read_spec, run_study
@@ -104,13 +105,15 @@ def _run_lease(a: argparse.Namespace) -> int:
     mode = _step_mode(a, dev) if todo else None
     speeds = benchmark_speeds(a.benchmark, device_name(dev), mode) if todo else {}
     parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
+    stored = stored_seconds_per_iteration([j.root for j in jobs], device_name(dev), mode) if todo else {}
     estimator = Estimator(speeds, STARTUP_S + (mode_startup_s(a.benchmark, device_name(dev), mode) if todo else 0.0),
-                          eager=benchmark_speeds(a.benchmark, device_name(dev)) if todo else {})
+                          eager=benchmark_speeds(a.benchmark, device_name(dev)) if todo else {}, stored=stored)
     limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
     print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
           f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'} "
           f"(~{estimator.startup_s:.0f} s to start a run); {limit}; "
-          f"speeds from {'the benchmark ' + ' + '.join(a.benchmark) if speeds else 'runs measured in this call'}",
+          f"speeds from {'the benchmark ' + ' + '.join(a.benchmark) if speeds else 'runs measured in this call'}"
+          + (f" and {len(stored)} kind(s) of stored run on this GPU in this mode" if stored else ""),
           flush=True)
     child = [x for k in ("data", "device", "out") if getattr(a, k) is not None for x in (f"--{k}", getattr(a, k))]
     if mode:

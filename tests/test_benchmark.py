@@ -56,13 +56,42 @@ def test_resnet56_cost_matches_its_known_size():
 def test_readme_performance_table_is_the_generated_one():
     """No speed in the README is typed: its table is what the stored benchmark and runs give."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from throughput import MARKERS, readme_table, stored_bench
+    from throughput import MARKERS, readme_tables, stored_benches
 
-    bench = stored_bench(ROOT / "benchmarks" / "results" / "throughput.json")
+    benches = stored_benches(ROOT / "benchmarks" / "results" / "throughput.json")
     text = (ROOT / "README.md").read_text()
     section = text[text.index(MARKERS[0]) + len(MARKERS[0]):text.index(MARKERS[1])]
-    assert section == "\n" + readme_table(bench, str(ROOT / "experiments" / "results"))
-    assert bench["device_name"] in section and "C4 run measured" in section
+    assert section == "\n" + readme_tables(benches, str(ROOT / "experiments" / "results"))
+    for bench in benches:  # every GPU a stored benchmark timed has its own table and a measured C4 run
+        table = section.split(f"| {bench['device_name']} (torch")[1].split("\n\n")[0]
+        assert "C4 run measured" in table
+
+
+def test_each_gpu_gets_its_own_readme_table_and_measured_runs_name_their_step_mode(tmp_path):
+    """Speeds of one GPU never mix into another's table; a measured C4 run says how its steps ran."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import readme_tables, stored_benches
+
+    from reproduce.lease import step_mode_of as step_mode
+
+    stored = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
+    (tmp_path / "throughput.json").write_text(json.dumps(stored))
+    other = {k: stored[k] for k in ("model", "batch_size", "steps", "warmup", "augment", "torch")} | {
+        "device_name": "Other GPU", "pipelines": {"fast": {"images_per_s": 40_000.0}},
+        "modes": [{"mode": "eager", "images_per_s": 40_000.0},
+                  {"mode": "cudagraphs+fused", "images_per_s": 90_000.0, "startup_s": 30.0}],
+        "concurrency": [{"processes": 1, "mode": "cudagraphs+fused", "images_per_s": 90_000.0}]}
+    (tmp_path / "throughput-modes-2026-12-01.json").write_text(json.dumps(other))
+    benches = stored_benches(tmp_path / "throughput.json")
+    assert [b["device_name"] for b in benches] == [stored["device_name"], "Other GPU"]
+    first, second = readme_tables(benches).split("\n\n")
+    assert "90,000" not in first and "cudagraphs+fused" not in first
+    assert "| mode cudagraphs+fused (one process) | 90,000 images/s |" in second
+    assert "sharing the GPU" not in second  # one process is not a sharing row
+    assert "in step mode cudagraphs+fused" in second and "standard pipeline" not in second
+    assert step_mode({"mode": {"compile": "reduce-overhead", "fused": True, "compile_fell_back": None}}) == "cudagraphs+fused"
+    assert step_mode({"mode": {"compile": True, "fused": True, "compile_fell_back": "BackendCompilerFailed: x"}}) == "eager"
+    assert step_mode({}) == "eager" and step_mode({"mode": {"compile": False, "fused": True}}) == "fused"
 
 
 def test_the_benchmark_stays_inside_its_time_bound_and_says_what_it_skipped(tmp_path):

@@ -22,6 +22,8 @@ from reproduce.lease import (
     checkpoint_iteration,
     mode_startup_s,
     parse_target,
+    step_mode_of,
+    stored_seconds_per_iteration,
 )
 from reproduce.results import RunDir, device_name, find_runs, last_iteration
 from reproduce.studies import expand, read_spec
@@ -168,6 +170,65 @@ def test_estimates_prefer_this_calls_measurements_then_the_benchmark():
              {"eval_every": 100})
     fast = Estimator({("resnet56", 512): {1: 40_000.0}}, STARTUP_S + 60, eager=speeds)
     assert fast(rt, 1) == pytest.approx(STARTUP_S + 1.15 * (1000 * 512 + 11 * 11_017 / 3) / 20_000)
+
+
+def _stored_run(root, name, *, device="GPU X", mode=None, parallel=1, wall=60.0, iterations=4900,
+                status="finished", model="resnet56", batch=512, **cfg):
+    run = root / "study" / name
+    run.mkdir(parents=True)
+    (run / "config.json").write_text(json.dumps({"model": model, "batch_size": batch} | cfg))
+    (run / "provenance.json").write_text(json.dumps({"device_name": device, "parallel_runs": parallel}))
+    (run / "summary.json").write_text(json.dumps({"status": status, "wall_time_s": wall, "iterations_done": iterations,
+                                                  "mode": mode or {"compile": False, "fused": False}}))
+
+
+def test_a_new_call_learns_this_gpus_speed_from_stored_runs_in_the_same_mode(tmp_path):
+    """A loan's second call must not plan with the benchmark's first-compile start-up when the
+    store already holds runs this GPU finished in this mode (their wall time includes compiling)."""
+    cg = {"compile": "reduce-overhead", "fused": True, "compile_fell_back": None}
+    _stored_run(tmp_path, "a", mode=cg, wall=60.0)
+    _stored_run(tmp_path, "b", mode=cg, wall=120.0, iterations=9277)
+    _stored_run(tmp_path, "c", mode=cg, wall=90.0)
+    _stored_run(tmp_path, "d", mode=cg, parallel=2, wall=150.0)
+    _stored_run(tmp_path, "other-gpu", mode=cg, device="GPU Y", wall=1.0)
+    _stored_run(tmp_path, "eager", wall=2.0)
+    _stored_run(tmp_path, "fell-back", mode=cg | {"compile_fell_back": "BackendCompilerFailed: x"}, wall=3.0)
+    _stored_run(tmp_path, "range-test", mode=cg, wall=4.0, range_start_lr=0.0001)
+    _stored_run(tmp_path, "stopped", mode=cg, wall=5.0, status="running")
+    got = stored_seconds_per_iteration([str(tmp_path)], "GPU X", "cudagraphs+fused")
+    # the median of 60 / 4900, 120 / 9277 and 90 / 4900 seconds an iteration; two sharing the GPU apart
+    assert got == {("resnet56", 512, 1): pytest.approx(120.0 / 9277), ("resnet56", 512, 2): pytest.approx(150.0 / 4900)}
+    assert stored_seconds_per_iteration([str(tmp_path)], "GPU X", None) == {
+        ("resnet56", 512, 1): pytest.approx(2.5 / 4900)}  # eager, and the run whose compile fell back to eager
+    assert stored_seconds_per_iteration([str(tmp_path / "none")], "GPU X", None) == {}
+    assert step_mode_of({"mode": "exp"}) == "eager"  # a range test's summary says its LR ramp there
+    job = Job("f.yaml", TrainConfig(model="resnet56", batch_size=512, iterations=4900, eval_every=98, device="cpu"), None)
+    speeds = {("resnet56", 512): {1: 50_000.0}}
+    est = Estimator(speeds, STARTUP_S + 47.0, stored=got)
+    # the stored runs' wall time holds their compiling: only the process start is added, not the benchmark's 47 s
+    assert est(job, 1) == pytest.approx(STARTUP_S + 1.15 * 4900 * 120.0 / 9277)
+    # as in the H200 loan's fourth call (150 s limit, 130 s usable): the benchmark alone says no, the store says yes
+    assert Estimator(speeds, STARTUP_S + 47.0)(job, 1) > 150 - GRACE_S > est(job, 1)
+    est.learn(job, 1, STARTUP_S + 47.0 + 4900 * 0.01)  # measured in this call: that wins
+    assert est(job, 1) == pytest.approx(STARTUP_S + 47.0 + 1.15 * 49.0)
+    rt = Job("f.yaml", TrainConfig(model="resnet56", batch_size=512, iterations=4900, device="cpu"), {"eval_every": 100})
+    assert Estimator(speeds, STARTUP_S + 47.0, stored=got)(rt, 1) == Estimator(speeds, STARTUP_S + 47.0)(rt, 1)
+
+
+def test_a_second_call_starts_the_run_the_stored_ones_say_fits(tmp_path, capsys):
+    """End to end on this CPU: the benchmark alone says a run needs ~20 min, more than the limit;
+    the first call's finished run says it takes seconds, so the second call starts it."""
+    spec = _spec(tmp_path, iterations=20)
+    bench = _bench(tmp_path, pipelines={"fast": {"images_per_s": 0.5}})
+    out, logs = tmp_path / "r", tmp_path / "logs"
+    assert main(["run-study", str(spec), "--seeds", "0", "--out", str(out), "--benchmark", str(bench)]) == 0
+    capsys.readouterr()
+    rc = main(["run-study", str(spec), "--time-limit", "240", "--benchmark", str(bench), "--out", str(out),
+               "--log-dir", str(logs)])
+    text = capsys.readouterr().out
+    assert rc == 0, text
+    assert "and 1 kind(s) of stored run on this GPU in this mode" in text
+    assert "start clr s1" in text and "finished 1 (clr s1)" in text and "skip" not in text
 
 
 def test_a_batch_the_benchmark_did_not_time_is_bounded_by_one_it_did():
