@@ -243,6 +243,19 @@ def full_profile_estimate(bench: dict) -> tuple[int, float, int, list[int], str]
     return len(jobs), sum(seconds) / procs, procs, untimed, fastest["mode"]
 
 
+def timed_before(model: str, batch_size: int, device: str, folder: Path | str | None = None) -> str | None:
+    """The stored throughput JSON that times ``model`` at ``batch_size`` on ``device`` in a step mode
+    besides eager (its file name), else None: whether a loan still has to measure this GPU."""
+    from reproduce.lease import BENCHMARKS, stored_benchmarks
+
+    for path in stored_benchmarks(BENCHMARKS if folder is None else folder):
+        b = json.loads(Path(path).read_text())
+        if (b.get("device_name"), b.get("model"), b.get("batch_size")) == (device, model, batch_size) and any(
+                m.get("images_per_s") and m.get("mode") != "eager" for m in b.get("modes", [])):
+            return Path(path).name
+    return None
+
+
 def stored_bench(out: Path | str) -> dict:
     """``out``'s benchmark merged with the later throughput JSONs kept beside it for the same GPU
     (a loan's modes-only timing adds its modes and process counts): what the README table shows."""
@@ -307,6 +320,10 @@ def main(argv=None) -> dict:
     p.add_argument("--readme", action="store_true",
                    help="write README.md's performance table from --out's JSON and the later throughput*.json "
                         "beside it for the same GPU (no measuring)")
+    p.add_argument("--unless-timed", action="store_true",
+                   help="measure nothing (and write nothing) when the throughput JSONs in benchmarks/results already "
+                        "time a step mode besides eager for this GPU, model and batch: a loan's command line serves "
+                        "a GPU measured before and a new one alike")
     p.add_argument("--concurrency-mode", choices=list(MODES), default=None,
                    help="the step mode of --concurrency's processes (default: the fastest mode timed here that "
                         "compiled): the gain from sharing a GPU depends on it")
@@ -329,6 +346,10 @@ def main(argv=None) -> dict:
         a.concurrency = [2, 3] if on_cuda and not a.worker else []
     if a.modes is None:
         a.modes = list(MODES) if on_cuda and not a.worker else ["eager", "fused"]
+    if a.unless_timed and (timed := timed_before(a.model, a.batch_size, device_name(a.device))):
+        print(f"not measured: {device_name(a.device)} has {a.model} at batch {a.batch_size} timed in {timed} "
+              "(benchmarks/results); run without --unless-timed to time it again")
+        return {}
     train = load_cifar10(a.data, "train")
     norm = Normalizer("channel", train, a.device)
 

@@ -12,6 +12,7 @@ verdict.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +37,7 @@ from .readings import (
 from .results import DEFAULT_ROOT, Results, Run, study_results, write_atomic
 from .stepsize import paper_table
 from .studies import execute, expand, load_spec
+from .train import step_mode_of
 from .verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, combine, judge
 
 VERDICT_READING = "corrected"  # the reading the rule judges; the other two are shown beside it
@@ -562,13 +564,17 @@ def missing_for(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "f
 
 
 def _devices(results: Results, claim: Claim) -> str:
-    """Every device the claim's runs trained on (each stretch of a resumed run), and how many of
-    those runs ran code no commit holds (a tree with uncommitted changes): a reader should know."""
+    """Every device the claim's runs trained on (each stretch of a resumed run), how many of those
+    runs ran code no commit holds (a tree with uncommitted changes), and, once any run trained in a
+    compiled or fused step mode, how many ran in each mode: a reader should know all three."""
     runs = [x for v in results.values() for x in v if x.config.get("claim") in (None, claim.id)]
     segments = [(x, seg) for x in runs for seg in x.provenance.get("segments") or [x.provenance]]
     names = ", ".join(sorted({seg.get("device_name", "?") for _, seg in segments}))
     dirty = {id(x) for x, seg in segments if (seg.get("git") or {}).get("dirty")}
-    return names + (f" ({len(dirty)} of {len(runs)} runs from a tree with uncommitted changes)" if dirty else "")
+    modes = Counter(step_mode_of(x.summary) for x in runs)
+    how = ("; step modes: " + ", ".join(f"{m} ({n} run{'s' if n > 1 else ''})" for m, n in sorted(modes.items()))
+           if set(modes) - {"eager"} else "")
+    return names + (f" ({len(dirty)} of {len(runs)} runs from a tree with uncommitted changes)" if dirty else "") + how
 
 
 def evaluate(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "full") -> dict:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .models import COST_LIKE
 from .results import DEFAULT_ROOT, RunDir, last_iteration, read_json
-from .train import TrainConfig, range_key, run_dir
+from .train import TrainConfig, range_key, run_dir, step_mode_of
 
 STARTUP_S = 25.0  # a child's Python, CUDA and data start, and cuDNN's autotuning
 MARGIN = 1.15  # estimates are stretched by this much before a run is started
@@ -114,18 +114,6 @@ def _benchmarks(paths: str | list[str] | None, device_name: str | None) -> list[
 
 def _row_key(row: dict) -> tuple[str, int]:
     return row.get("mode", "eager"), int(row["processes"])
-
-
-def step_mode_of(summary: dict) -> str:
-    """The name (``train.MODES``) of the step mode a run's ``summary.json`` records; eager where the
-    run predates the record or fell back from compiling."""
-    from .train import MODES
-
-    m = summary.get("mode")
-    if not isinstance(m, dict) or m.get("compile_fell_back"):
-        return "eager"
-    return next((name for name, fields in MODES.items() if all(m.get(k, False) == v for k, v in fields.items())),
-                "eager")
 
 
 def stored_seconds_per_iteration(roots: list[str], device: str | None,

@@ -364,12 +364,16 @@ def study_results(root: Path | str, study: str, profile: str) -> Results:
 
 
 def summaries(runs: Iterable[Run]) -> pd.DataFrame:
-    """One row per run: config keys and summary keys side by side (tables in notebooks)."""
+    """One row per run: config keys and summary keys side by side (tables in notebooks), with the
+    device and the step mode it trained on."""
+    from .train import step_mode_of  # train imports this module
+
     rows = []
     for r in runs:
         row = {k: v for k, v in r.config.items() if not isinstance(v, dict | list)}
         row.update(r.summary)
         row["device_name"] = r.provenance.get("device_name")
+        row["step_mode"] = step_mode_of(r.summary)
         row["path"] = str(r.path)
         rows.append(row)
     return pd.DataFrame(rows)

@@ -54,6 +54,18 @@ MODES: dict[str, dict[str, Any]] = {
     "compile+fused": {"compile": True, "fused": True},
     "cudagraphs+fused": {"compile": "reduce-overhead", "fused": True},  # compile with CUDA graphs: fewer launches
 }
+
+
+def step_mode_of(summary: dict) -> str:
+    """The name (``MODES``) of the step mode a run's ``summary.json`` records; eager where the
+    run predates the record or fell back from compiling."""
+    m = summary.get("mode")
+    if not isinstance(m, dict) or m.get("compile_fell_back"):
+        return "eager"
+    return next((name for name, fields in MODES.items() if all(m.get(k, False) == v for k, v in fields.items())),
+                "eager")
+
+
 COMPILE_MODES = (False, True, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 DATASETS = ("cifar10", "imagenet")
 PROFILES = ("full", "quick", "smoke", "custom")

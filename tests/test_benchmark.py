@@ -161,3 +161,35 @@ def test_a_loans_modes_json_kept_beside_the_benchmark_joins_the_readme_table(tmp
     assert "| mode cudagraphs+fused, 2 processes sharing the GPU (together) | 50,000 images/s |" in table
     assert "| fast path: data on the GPU as uint8, bf16, channels_last, cuDNN autotuning, eager | 23,000 images/s |" in table
     assert "standard pipeline: torchvision DataLoader, 12 workers" in table  # kept from the full benchmark
+
+
+def test_a_gpu_timed_before_is_not_timed_again_with_unless_timed(tmp_path, monkeypatch):
+    """A loan's first command may land on a GPU whose modes are stored (skip: its minutes go to
+    training) or on a new one (measure): ``--unless-timed`` tells them apart."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import throughput
+
+    import reproduce.lease
+    from reproduce.results import device_name
+
+    here = {"model": "keras_cnn", "batch_size": 32, "device_name": device_name("cpu")}
+    stored = tmp_path / "results"
+    stored.mkdir()
+    monkeypatch.setattr(reproduce.lease, "BENCHMARKS", stored)
+    out = tmp_path / "bench.json"
+    # only eager timed here (as the first H100 loan left it): the modes still need timing
+    (stored / "throughput.json").write_text(json.dumps(here | {"modes": [{"mode": "eager", "images_per_s": 9.0}]}))
+    (stored / "throughput-modes-x.json").write_text(json.dumps(
+        here | {"batch_size": 64, "modes": [{"mode": "fused", "images_per_s": 9.0}]}))  # another batch size
+    assert throughput.timed_before("keras_cnn", 32, device_name("cpu")) is None
+    d = throughput.main(["--smoke", "--device", "cpu", "--out", str(out), "--unless-timed", "--no-standard",
+                         "--concurrency"])
+    assert d["modes"][1]["mode"] == "fused" and out.exists()
+    out.unlink()
+    (stored / "throughput-modes-y.json").write_text(json.dumps(
+        here | {"modes": [{"mode": "fused", "images_per_s": None, "skipped": "over --max-seconds 1"},
+                          {"mode": "cudagraphs+fused", "images_per_s": 9.0}]}))
+    assert throughput.timed_before("keras_cnn", 32, device_name("cpu")) == "throughput-modes-y.json"
+    assert throughput.timed_before("keras_cnn", 32, "another GPU") is None
+    assert throughput.main(["--smoke", "--device", "cpu", "--out", str(out), "--unless-timed"]) == {}
+    assert not out.exists()

@@ -181,6 +181,21 @@ def test_the_device_column_says_when_a_run_ran_uncommitted_code(tmp_path):
     assert row["device"] == "GPU X, GPU Y (1 of 1 runs from a tree with uncommitted changes)"
 
 
+def test_the_device_column_counts_step_modes_once_a_run_compiled():
+    """Seeds of one claim trained eagerly on one GPU and with CUDA graphs on another: say so."""
+    from types import SimpleNamespace
+
+    def run(mode, device):
+        return SimpleNamespace(config={"claim": "C4"}, provenance={"device_name": device}, summary={"mode": mode})
+
+    eager = {"compile": False, "fused": False, "compile_fell_back": None}
+    graphs = {"compile": "reduce-overhead", "fused": True, "compile_fell_back": None}
+    mixed = {"one_cycle": [run(eager, "GPU X"), run(None, "GPU X"), run(graphs, "GPU Y")]}
+    assert claims._devices(mixed, claims.BY_ID["C4"]) == "GPU X, GPU Y; step modes: cudagraphs+fused (1 run), eager (2 runs)"
+    fell = {"one_cycle": [run(graphs | {"compile_fell_back": "BackendCompilerFailed: x"}, "GPU Y"), run("exp", "GPU Y")]}
+    assert claims._devices(fell, claims.BY_ID["C4"]) == "GPU Y"  # all eager (a range test's mode is its LR ramp)
+
+
 @pytest.mark.parametrize("finals,expected", [
     ((0.78, 0.785, 0.79), "reproduced"),  # 0.97 of the peak, like Smith's 0.961
     ((0.40, 0.41, 0.42), "not reproduced"),  # accuracy collapses by LR 3
