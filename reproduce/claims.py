@@ -346,8 +346,18 @@ SCHEDULE_NOTE = ("DA Table 1 lists this LR cycle with cyclic momentum 0.95-0.8; 
                  "BatchNorm per GPU of 128): one_cycle-smith-setup trains it with his logged schedule")
 
 
+def _study05_readings(r: Results) -> dict[str, list[dict[str, Reading]]]:
+    return final_readings(r, [x for x in STUDY05 if x in r] + [x for x in r if x not in STUDY05])
+
+
 def _study05(r: Results) -> dict[str, dict[str, Estimate]]:
-    return estimates(final_readings(r, [x for x in STUDY05 if x in r] + [x for x in r if x not in STUDY05]))
+    return estimates(_study05_readings(r))
+
+
+# what C4's extra runs separate (not judged: the paper gives neither): the gap the schedule makes on
+# He et al.'s net, and the one the network makes under Smith's logged schedule
+C4_SPLITS = (("one_cycle-smith-log", "one_cycle", "Smith's logged schedule minus DA's (He et al.'s net)"),
+             ("one_cycle-smith-setup", "one_cycle-smith-log", "the net of Smith's log minus He et al.'s (his schedule)"))
 
 
 def _c4(r: Results) -> Outcome | None:
@@ -362,6 +372,10 @@ def _c4(r: Results) -> Outcome | None:
                         ("one_cycle-crop_flip", "DA's schedule with pad-4 crop + flip")):
         if label in est:
             ours += f"; {what}: {three(est[label])}"
+    per = _study05_readings(r)
+    for a, b, what in C4_SPLITS:
+        if a in est and b in est:
+            ours += f"; {what}: {judged_difference(per, a, b, est).text(100, ' points', signed=True)}"
     return Outcome(ours, part.verdict, _parts_reason([part], f"the mean of DA's schedule against {paper.C4.text()}, margin "
                                                              f"{_points(ACC_MARGIN)}") + f". {SCHEDULE_NOTE}", (part,))
 

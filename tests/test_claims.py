@@ -240,6 +240,13 @@ def test_c4_reports_smiths_setup_beside_the_verdict_it_does_not_change(tmp_path)
     assert out.verdict == "not reproduced"  # the rule reads DA's schedule on He et al.'s net, fixed before the runs
     assert "Smith's logged schedule on the net of his log" in out.ours and "92.10 %" in out.ours
     assert "one_cycle-smith-setup trains it" in out.reason
+    assert "minus" not in out.ours  # no split without Smith's schedule on He et al.'s net
+    _final(tmp_path, "05_resnet56_one_cycle", "one_cycle-smith-log", 0, 0.911)
+    out = claims.RULES["C4"](study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    assert out.verdict == "not reproduced"
+    # the gap split in two: the schedule on one net (91.1 - 87.2), the net under one schedule (92.1 - 91.1)
+    assert "Smith's logged schedule minus DA's (He et al.'s net): +3.90 points ± " in out.ours
+    assert "the net of Smith's log minus He et al.'s (his schedule): +1.00 points ± " in out.ours
 
 
 @pytest.mark.parametrize("m09,m095,expected", [
