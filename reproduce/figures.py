@@ -258,7 +258,11 @@ def weight_decay(results: Results):
     rows = [(r.config["weight_decay"], r.summary.get("test_accuracy"), r.summary.get("test_accuracy_lo95"),
              r.summary.get("test_accuracy_hi95")) for k in order for r in results[k]]
     wd, acc, lo, hi = (np.array(v, dtype=float) for v in zip(*rows))
-    ax2.errorbar(wd, acc, yerr=[acc - lo, hi - acc], fmt="o-", capsize=3)
+    ax2.errorbar(wd, acc, yerr=[acc - lo, hi - acc], fmt="o-", capsize=3, label="ours (one point per run)")
+    if results and next(iter(results.values()))[0].config.get("profile") == "full":  # the blog's setting only
+        ax2.plot(list(paper.C7), [r.value for r in paper.C7.values()], "x", color="black", markersize=8, mew=2,
+                 label="seed blog (running averages, no augmentation)")
+    ax2.legend(loc="lower center", fontsize="small")
     ax2.set_xscale("log")
     ax2.set_xlabel("weight decay")
     ax2.set_ylabel("final test accuracy (exact images, 95 % CI)")
@@ -305,7 +309,7 @@ CAPTIONS = {
                                    "value as a star and Smith's logged run dashed; right: the 1cycle's LR and "
                                    "momentum against Smith's logged LR.",
     "06_weight_decay_C7": "C7: test accuracy against epochs per weight decay (left) and the final accuracy with its "
-                          "95 % interval against weight decay (right).",
+                          "95 % interval against weight decay (right), the seed blog's values as crosses.",
     "07_adam_clr_C8": "C8: test accuracy against epochs, Adam with a fixed LR against CLR triangular.",
     "07_range_test_C8_adam": "C8: the Keras CNN's range test with Adam, the seed post's bounds shaded.",
 }

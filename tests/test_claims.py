@@ -401,3 +401,27 @@ def test_every_committed_figure_names_the_runs_the_store_holds_now():
             continue
         stored = source(study_results(root / "experiments" / "results", study, "full"))
         assert Image.open(png).info.get("Source") == stored, name
+
+
+@pytest.mark.parametrize("profile", ["full", "quick"])
+def test_c7_figure_puts_the_blogs_values_beside_ours_only_at_the_blogs_setting(tmp_path, profile):
+    from reproduce import figures
+
+    for wd, acc in ((1e-3, 0.82), (1e-4, 0.86), (1e-5, 0.72)):
+        d = tmp_path / "06_weight_decay" / f"wd{wd:g}-s0-0000"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"label": f"wd{wd:g}", "seed": 0, "profile": profile, "claim": "C7",
+                                                   "weight_decay": wd}))
+        (d / "summary.json").write_text(json.dumps({"status": "finished", "test_accuracy": acc, "test_accuracy_lo95": acc - 0.02,
+                                                    "test_accuracy_hi95": acc + 0.02}))
+        (d / "metrics.jsonl").write_text(json.dumps({"kind": "eval", "iteration": 98, "epoch": 1.0, "test_accuracy": acc}) + "\n")
+    fig = figures.weight_decay(study_results(tmp_path, "06_weight_decay", profile))
+    ax2 = fig.axes[1]
+    blog = [line for line in ax2.get_lines() if line.get_label().startswith("seed blog")]
+    if profile == "quick":
+        assert not blog  # a smoke run is not the blog's setting: nothing to set beside it
+        return
+    (cross,) = blog
+    assert list(cross.get_xdata()) == [1e-3, 1e-4, 1e-5] and list(cross.get_ydata()) == [0.60, 0.8597, 0.8778]
+    assert [t.get_text() for t in ax2.get_legend().get_texts()] == [
+        "seed blog (running averages, no augmentation)", "ours (one point per run)"]
