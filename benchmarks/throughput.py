@@ -73,6 +73,19 @@ def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
     return time.perf_counter() - t0
 
 
+def _flat(model: torch.nn.Module) -> torch.Tensor:
+    """The parameters as one fp32 vector (on their device)."""
+    return torch.cat([q.detach().float().reshape(-1) for q in model.parameters()])
+
+
+def update_drift(theta: torch.Tensor, eager: torch.Tensor, start: torch.Tensor) -> float:
+    """How far a mode's parameters after the benchmark's steps lie from eager's, relative to how far
+    eager's moved from the shared start: ~0 when the mode computes eager's updates (up to float
+    reordering), ~1 or more when it does not. Every mode starts from the same seed and sees the
+    same batches, so this checks each timed mode on the GPU it was timed on, at no extra cost."""
+    return float((theta - eager).norm() / (eager - start).norm())
+
+
 def cost_per_image(model: torch.nn.Module, device: str) -> dict:
     """Training FLOPs per image (forward + backward, from torch's FlopCounterMode) and the bytes
     of activations per image (every leaf module's output in bf16: written forward, read back in
@@ -175,9 +188,13 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
              f"| fast path: data on the GPU as uint8, bf16, channels_last, cuDNN autotuning, eager | "
              f"{fast['images_per_s']:,.0f} images/s |"]
     timed = [m for m in bench.get("modes", []) if m.get("images_per_s") and m["mode"] != "eager"]
+    floor = next((m.get("update_drift") for m in bench.get("modes", []) if m["mode"] == "eager"), None)
     for m in timed:
         fell = " (compile failed: trained eagerly)" if m.get("compile_fell_back") else ""
-        lines.append(f"| mode {m['mode']} (one process){fell} | {m['images_per_s']:,.0f} images/s |")
+        drift = "" if m.get("update_drift") is None else (
+            f"; parameters {100 * m['update_drift']:.2g} % of the update from eager's"
+            + ("" if floor is None else f" (eager against itself: {100 * floor:.2g} %)"))
+        lines.append(f"| mode {m['mode']} (one process){fell} | {m['images_per_s']:,.0f} images/s{drift} |")
     more = [n for n in sorted(conc) if n > 1]
     if more:
         lines.append(f"| the same, {' / '.join(map(str, more))} processes sharing the GPU (together) | "
@@ -391,12 +408,20 @@ def main(argv=None) -> dict:
 
     # (a) the fast path, eager
     model, step_model, opt = fresh()
+    start = _flat(model)
     secs = _train_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup)
+    eager = _flat(model)
     results["fast"] = {"images_per_s": a.steps * a.batch_size / secs, "seconds": secs, "bf16": on_cuda,
                        "channels_last": on_cuda, "compile": a.compile, "loader": "DeviceLoader (uint8 on device)"}
     if a.profile_steps:
         profile_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.profile_steps,
                       Path(a.out).with_suffix(".profile.txt"))
+    # eager once more from the same start on the same batches: the drift float non-determinism alone
+    # gives (cuDNN's algorithms, atomics), the floor the modes' drifts are read against
+    again, again_step, again_opt = fresh()
+    _train_steps(again_step, again_opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup)
+    eager_drift = update_drift(_flat(again), eager, start)
+    del again, again_step, again_opt
     cost = cost_per_image(models.build(a.model).to(a.device), a.device)
     bandwidth = copy_bandwidth(a.device, 16 if a.smoke else 256)
     # activations written forward and read back in backward, at the copy bandwidth: a floor no step beats
@@ -406,7 +431,8 @@ def main(argv=None) -> dict:
         "memory_floor": {"copy_bandwidth_bytes_per_s": bandwidth, "floor_images_per_s": floor_ips,
                          "fast_path_fraction_of_floor": results["fast"]["images_per_s"] / floor_ips},
         "c4_run_estimate_s": c4_images / results["fast"]["images_per_s"] if a.model == "resnet56" else None,
-        "modes": [{"mode": "eager", "images_per_s": results["fast"]["images_per_s"], "compile_fell_back": None}],
+        "modes": [{"mode": "eager", "images_per_s": results["fast"]["images_per_s"], "compile_fell_back": None,
+                   "update_drift": eager_drift}],
         "concurrency": [{"processes": 1, "mode": "eager", "images_per_s": results["fast"]["images_per_s"]}],
     }
     save()
@@ -437,7 +463,7 @@ def main(argv=None) -> dict:
         ips = a.steps * a.batch_size / secs
         took = time.monotonic() - t0
         modes.append({"mode": name, **MODES[name], "images_per_s": ips, "compile_fell_back": stepper.failed,
-                      "seconds_with_warmup": took,
+                      "update_drift": update_drift(_flat(model), eager, start), "seconds_with_warmup": took,
                       # what the mode spends before its first fast step (compiling, capturing CUDA graphs)
                       "startup_s": max(0.0, took - (a.steps + a.warmup) * a.batch_size / ips)})
         del model, opt, stepper

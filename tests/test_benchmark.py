@@ -193,3 +193,30 @@ def test_a_gpu_timed_before_is_not_timed_again_with_unless_timed(tmp_path, monke
     assert throughput.timed_before("keras_cnn", 32, "another GPU") is None
     assert throughput.main(["--smoke", "--device", "cpu", "--out", str(out), "--unless-timed"]) == {}
     assert not out.exists()
+
+
+def test_every_timed_mode_is_checked_against_eagers_update():
+    """The benchmark starts every mode from one seed on the same batches, so the parameters it ends
+    with tell whether the mode computed eager's updates; the drift is relative to eager's update."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import torch
+    from throughput import readme_table, update_drift
+
+    start = torch.zeros(4)
+    eager = torch.tensor([2.0, 0.0, 0.0, 0.0])
+    assert update_drift(eager.clone(), eager, start) == 0.0
+    assert update_drift(torch.tensor([1.0, 0.0, 0.0, 0.0]), eager, start) == 0.5  # half the update: a broken mode
+    assert update_drift(start, eager, start) == 1.0  # no update at all
+    bench = {"model": "resnet56", "batch_size": 512, "augment": "flip", "device_name": "GPU X", "torch": "2",
+             "pipelines": {"fast": {"images_per_s": 10.0}},
+             "modes": [{"mode": "eager", "images_per_s": 10.0, "update_drift": 0.004},
+                       {"mode": "fused", "images_per_s": 11.0, "update_drift": 0.0041}]}
+    assert ("| mode fused (one process) | 11 images/s; parameters 0.41 % of the update from eager's "
+            "(eager against itself: 0.4 %) |") in readme_table(bench, "/nonexistent")
+
+
+def test_the_benchmark_records_each_modes_drift_from_eager(tmp_path):
+    d = _smoke(tmp_path / "bench.json", "--no-standard", "--concurrency")
+    eager, fused = d["modes"]
+    assert eager["update_drift"] == 0.0  # eager twice on this CPU: bit for bit
+    assert fused["mode"] == "fused" and fused["update_drift"] < 1e-5  # a fused SGD step is the same arithmetic
