@@ -262,13 +262,15 @@ def full_profile_estimate(bench: dict) -> tuple[int, float, int, list[int], str]
 
 def timed_before(model: str, batch_size: int, device: str, folder: Path | str | None = None) -> str | None:
     """The stored throughput JSON that times ``model`` at ``batch_size`` on ``device`` in a step mode
-    besides eager (its file name), else None: whether a loan still has to measure this GPU."""
+    besides eager, checked against eager's update (``update_drift``), by file name; else None:
+    whether a loan still has to measure this GPU."""
     from reproduce.lease import BENCHMARKS, stored_benchmarks
 
     for path in stored_benchmarks(BENCHMARKS if folder is None else folder):
         b = json.loads(Path(path).read_text())
         if (b.get("device_name"), b.get("model"), b.get("batch_size")) == (device, model, batch_size) and any(
-                m.get("images_per_s") and m.get("mode") != "eager" for m in b.get("modes", [])):
+                m.get("images_per_s") and m.get("mode") != "eager" and m.get("update_drift") is not None
+                for m in b.get("modes", [])):
             return Path(path).name
     return None
 
@@ -339,8 +341,8 @@ def main(argv=None) -> dict:
                         "beside it for the same GPU (no measuring)")
     p.add_argument("--unless-timed", action="store_true",
                    help="measure nothing (and write nothing) when the throughput JSONs in benchmarks/results already "
-                        "time a step mode besides eager for this GPU, model and batch: a loan's command line serves "
-                        "a GPU measured before and a new one alike")
+                        "time a step mode besides eager for this GPU, model and batch, checked against eager "
+                        "(update_drift): a loan's command line serves a GPU measured before and a new one alike")
     p.add_argument("--concurrency-mode", choices=list(MODES), default=None,
                    help="the step mode of --concurrency's processes (default: the fastest mode timed here that "
                         "compiled): the gain from sharing a GPU depends on it")
