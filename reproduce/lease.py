@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .models import COST_LIKE
-from .results import DEFAULT_ROOT, RunDir, last_iteration, read_json
+from .results import DEFAULT_ROOT, RunDir, find_runs, last_iteration, read_json
 from .train import TrainConfig, range_key, run_dir, step_mode_of
 
 STARTUP_S = 25.0  # a child's Python, CUDA and data start, and cuDNN's autotuning
@@ -127,11 +127,8 @@ def stored_seconds_per_iteration(roots: list[str], device: str | None,
         return {}
     groups: dict[tuple[str, int, int], list[float]] = {}
     for root in dict.fromkeys(roots):
-        for path in Path(root).glob("*/*/summary.json"):
-            try:
-                s, cfg, prov = (read_json(path.parent / f) for f in ("summary.json", "config.json", "provenance.json"))
-            except (OSError, ValueError):
-                continue
+        for run in find_runs(root):
+            s, cfg, prov = run.summary, run.config, run.provenance
             if (s.get("status") != "finished" or prov.get("device_name") != device
                     or cfg.get("range_start_lr") is not None or step_mode_of(s) != (mode or "eager")
                     or not s.get("iterations_done") or not s.get("wall_time_s")):
@@ -198,9 +195,14 @@ def mode_startup_s(path: str | list[str] | None, device_name: str | None, mode: 
 def best_mode(path: str | list[str] | None, device_name: str | None) -> str:
     """The fastest mode the benchmark measured on this GPU (one that compiled), else ``auto``
     unresolved: the caller keeps each run's own setting."""
-    b = merged_benchmark(path, device_name)
-    timed = [m for m in (b or {}).get("modes", []) if m.get("images_per_s") and not m.get("compile_fell_back")]
-    return max(timed, key=lambda m: m["images_per_s"])["mode"] if timed else "auto"
+    fastest = fastest_mode(merged_benchmark(path, device_name) or {})
+    return fastest["mode"] if fastest else "auto"
+
+
+def fastest_mode(bench: dict) -> dict | None:
+    """A benchmark's fastest timed mode that compiled (its ``modes`` entry), else None."""
+    timed = [m for m in bench.get("modes", []) if m.get("images_per_s") and not m.get("compile_fell_back")]
+    return max(timed, key=lambda m: m["images_per_s"]) if timed else None
 
 
 def best_parallel(speeds: dict[tuple[str, int], dict[int, float]], gain: float = 1.1) -> int:

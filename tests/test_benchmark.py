@@ -72,7 +72,7 @@ def test_each_gpu_gets_its_own_readme_table_and_measured_runs_name_their_step_mo
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from throughput import readme_tables, stored_benches
 
-    from reproduce.lease import step_mode_of as step_mode
+    from reproduce.train import step_mode_of as step_mode
 
     stored = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
     (tmp_path / "throughput.json").write_text(json.dumps(stored))
