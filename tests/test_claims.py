@@ -403,6 +403,40 @@ def test_every_committed_figure_names_the_runs_the_store_holds_now():
         assert Image.open(png).info.get("Source") == stored, name
 
 
+def test_figures_are_saved_as_256_colour_pngs_that_look_like_matplotlibs_and_keep_their_source(tmp_path):
+    """Every byte of the repository travels with each command to a lent GPU machine, so figures are
+    written as palette PNGs: the same picture as matplotlib's own PNG to the eye, its source kept."""
+    import io
+
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from PIL import Image
+
+    from reproduce.plots import save
+
+    def draw():
+        fig, ax = plt.subplots(figsize=(5, 3))
+        x = np.linspace(0, 10, 400)
+        for k in range(6):
+            ax.plot(x, np.sin(x + k), label=f"seed {k}")
+            ax.fill_between(x, np.sin(x + k) - 0.1, np.sin(x + k) + 0.1, alpha=0.2)
+        ax.legend()
+        return fig
+
+    png, pdf = save(draw(), tmp_path / "fig", source="runs a-s0, b-s1 @ abc1234")
+    assert pdf.exists()
+    ours = Image.open(png)
+    assert ours.mode == "P" and ours.info.get("Source") == "runs a-s0, b-s1 @ abc1234"
+    buf = io.BytesIO()
+    draw().savefig(buf, format="png", dpi=150, bbox_inches="tight", facecolor="white")
+    plt.close("all")
+    theirs = Image.open(buf).convert("RGB")
+    assert ours.size == theirs.size
+    diff = np.abs(np.asarray(ours.convert("RGB"), float) - np.asarray(theirs, float))
+    assert diff.mean() < 1.0 and np.percentile(diff, 99.9) < 40  # no visible change: colours within a few levels
+    assert png.stat().st_size < 0.6 * len(buf.getvalue())
+
+
 @pytest.mark.parametrize("profile", ["full", "quick"])
 def test_c7_figure_puts_the_blogs_values_beside_ours_only_at_the_blogs_setting(tmp_path, profile):
     from reproduce import figures
