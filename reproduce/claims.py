@@ -360,6 +360,45 @@ C4_SPLITS = (("one_cycle-smith-log", "one_cycle", "Smith's logged schedule minus
              ("one_cycle-smith-setup", "one_cycle-smith-log", "the net of Smith's log minus He et al.'s (his schedule)"))
 
 
+def c4_start(r: Results) -> str | None:
+    """How the two ResNet-56s start under C4's settings, from the stored curves: the training loss of
+    the first logged window (chance is ln 10) and the test accuracy at Smith's first logged test,
+    beside his log's: where the two nets end apart, a reader sees whether they started apart."""
+    log = paper.smith_log(paper.C4_LOG_CSV).dropna(subset=["test_accuracy"])
+    at, smith = int(log["iteration"].iloc[0]), float(log["test_accuracy"].iloc[0])
+    nets = {}
+    for label, runs in r.items():
+        if label not in STUDY05[:3]:  # the three runs at C4's batch, LR cycle and flips-only setting
+            continue
+        for run in runs:
+            m = run.metrics
+            train = m[m["kind"] == "train"] if "kind" in m else m.iloc[:0]
+            acc = eval_at(run, at) if not train.empty else None
+            if acc is None:
+                continue
+            first = train.iloc[0]
+            row = nets.setdefault(run.config.get("model"), {"labels": [], "loss": [], "acc": [], "its": set()})
+            row["labels"].append(label)
+            row["loss"].append(float(first["train_loss"]))
+            row["acc"].append(acc[0])
+            row["its"].add((int(first["iteration"]), acc[1]))
+    he = next((v for k, v in nets.items() if k != "resnet56_smith"), None)
+    own = nets.get("resnet56_smith")
+    if he is None or own is None or len(he["its"] | own["its"]) != 1:
+        return None
+    window, it = next(iter(he["its"]))
+
+    def who(v):
+        labels = sorted(set(v["labels"]))
+        return f"{', '.join(labels)}: {len(v['loss'])} run{'s' * (len(v['loss']) > 1)}"
+
+    return (f"How the two nets start at C4's settings: training loss over the first {window} iterations "
+            f"{np.mean(he['loss']):.1f} for He et al.'s net ({who(he)}) and {np.mean(own['loss']):.1f} for the net of "
+            f"Smith's log ({who(own)}; chance is ln 10 = {np.log(10):.2f}); test accuracy at iteration {it} "
+            f"{100 * np.mean(he['acc']):.0f} % and {100 * np.mean(own['acc']):.0f} % (Smith's log: {100 * smith:.0f} % "
+            f"at {at})")
+
+
 def _c4(r: Results) -> Outcome | None:
     if not r.get("one_cycle"):
         return None
@@ -377,7 +416,8 @@ def _c4(r: Results) -> Outcome | None:
         if a in est and b in est:
             ours += f"; {what}: {judged_difference(per, a, b, est).text(100, ' points', signed=True)}"
     return Outcome(ours, part.verdict, _parts_reason([part], f"the mean of DA's schedule against {paper.C4.text()}, margin "
-                                                             f"{_points(ACC_MARGIN)}") + f". {SCHEDULE_NOTE}", (part,))
+                                                             f"{_points(ACC_MARGIN)}") + f". {SCHEDULE_NOTE}"
+                   + (f". {start}" if (start := c4_start(r)) else ""), (part,))
 
 
 def _c5(r: Results) -> Outcome | None:

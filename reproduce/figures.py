@@ -30,7 +30,7 @@ from .schedules import Schedule
 # Smith's own logged curves (experiments/reference/README.md gives each log's repository and path)
 SMITH_C1 = ((paper.C1_LOG_CSV, "Smith's log, 0-3 in 5k it (Caffe, 8 GPUs x 125; 25,000-image tests)"),
             ("smith_sc_range_test_resnet56_20k.csv", "Smith's log, 0-3 in 20k it (same setting)"))
-SMITH_C4 = ("smith_resnet56_1cycle_bs512.csv",
+SMITH_C4 = (paper.C4_LOG_CSV,
             "Smith's log: caffe_1cycle, momentum 0.95 (Caffe, 4 GPUs x 128; 6,400-image tests)")
 
 

@@ -88,6 +88,7 @@ C3 = {
 # C4: ResNet-56, 1cycle 0.08-0.8, batch 512, wd 1e-4, 9,277 iterations.
 C4 = Ref(0.920, f"{DA} Table 1", pm=0.002, at=9_277)
 C4_LOG = Ref(0.919, f"{LOG_C4}, last logged test accuracy (6,400 images)")
+C4_LOG_CSV = "smith_resnet56_1cycle_bs512.csv"  # under experiments/reference/
 C4_SEED_BLOG = Ref(0.9154, SEED_BLOG)
 
 # C5: the same LR cycle with constant momentum.

@@ -42,15 +42,42 @@ def _save_png(fig, path: Path, meta: dict) -> None:
     """The figure as a 256-colour PNG: a line plot on a white ground loses nothing visible, and the
     file is about a third of matplotlib's RGBA one. Every byte of the repository travels with each
     command to a lent GPU machine, so its figures' size decides how many calls the data takes."""
+    path.write_bytes(palette_png(fig, 150, meta))
+
+
+def palette_png(fig, dpi: float | None = None, meta: dict | None = None) -> bytes:
+    """``fig`` rendered at ``dpi`` (the figure's own by default), quantised to 256 colours, as PNG
+    bytes with ``meta`` as its text chunks."""
     from PIL import Image, PngImagePlugin
 
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=150, bbox_inches="tight", facecolor="white")
+    fig.savefig(buf, format="png", dpi=dpi or fig.dpi, bbox_inches="tight", facecolor="white")
     image = Image.open(buf).convert("RGB").quantize(256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
     info = PngImagePlugin.PngInfo()
-    for k, v in meta.items():
+    for k, v in (meta or {}).items():
         info.add_text(k, v)
-    image.save(path, format="PNG", optimize=True, pnginfo=info)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=True, pnginfo=info)
+    return out.getvalue()
+
+
+def _notebook_figures_as_palette_pngs() -> None:
+    """In a notebook, show figures as the same palette PNGs the files get, so the executed
+    notebooks (committed, and carried to every GPU call) are about a third of the size too."""
+    from IPython import get_ipython
+    from matplotlib.figure import Figure
+
+    shell = get_ipython()
+    if shell is None:
+        return
+    plt.get_backend()  # the inline backend registers its own PNG formatter when it loads: ours comes after
+    import matplotlib_inline.backend_inline  # noqa: F401 - loaded now, not at the first figure
+
+    shell.display_formatter.formatters["image/png"].for_type(Figure, palette_png)
+
+
+if "ipykernel" in sys.modules:
+    _notebook_figures_as_palette_pngs()
 
 
 def schedule_axes(schedule: Schedule, iterations: int, ax=None, label: str | None = None, title: str | None = None):

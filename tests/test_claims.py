@@ -232,6 +232,31 @@ def test_c4_rule(tmp_path, accs, expected):
     assert claims.RULES["C4"](study_results(tmp_path, "05_resnet56_one_cycle", "full")).verdict == expected
 
 
+def test_c4_says_how_the_two_nets_start_from_their_stored_curves(tmp_path):
+    def curve(label, seed, first_loss, acc_196, **config):
+        _final(tmp_path, "05_resnet56_one_cycle", label, seed, 0.9, **config)
+        rows = [{"kind": "train", "iteration": 10, "train_loss": first_loss}, {"kind": "train", "iteration": 20, "train_loss": 2.0}]
+        rows += [{"kind": "eval", "iteration": i, "test_accuracy": a} for i, a in ((98, 0.1), (196, acc_196), (294, 0.7))]
+        run = tmp_path / "05_resnet56_one_cycle" / f"{label}-s{seed}-0000"
+        (run / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    curve("one_cycle", 0, 8.0, 0.20)
+    curve("one_cycle", 1, 10.0, 0.30)
+    curve("one_cycle-crop_flip", 0, 50.0, 0.0)  # another augmentation: not C4's setting, left out
+    r = study_results(tmp_path, "05_resnet56_one_cycle", "full")
+    assert claims.c4_start(r) is None  # nothing to set beside He et al.'s net
+    curve("one_cycle-smith-setup", 0, 3.0, 0.52, model="resnet56_smith")
+    r = study_results(tmp_path, "05_resnet56_one_cycle", "full")
+    text = claims.c4_start(r)
+    log = paper.smith_log(paper.C4_LOG_CSV).dropna(subset=["test_accuracy"]).iloc[0]  # his first test: 200
+    assert text == ("How the two nets start at C4's settings: training loss over the first 10 iterations 9.0 for He et "
+                    "al.'s net (one_cycle: 2 runs) and 3.0 for the net of Smith's log (one_cycle-smith-setup: 1 run; "
+                    f"chance is ln 10 = 2.30); test accuracy at iteration 196 25 % and 52 % (Smith's log: "
+                    f"{100 * log['test_accuracy']:.0f} % at {int(log['iteration'])})")
+    assert int(log["iteration"]) == 200  # the last evaluation at or before it is ours at 196
+    assert text in claims.RULES["C4"](r).reason
+
+
 def test_c4_reports_smiths_setup_beside_the_verdict_it_does_not_change(tmp_path):
     for seed, a in enumerate((0.870, 0.872, 0.874)):
         _final(tmp_path, "05_resnet56_one_cycle", "one_cycle", seed, a)

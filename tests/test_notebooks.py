@@ -1,11 +1,14 @@
 """Every study notebook really executes (papermill, smoke parameters, synthetic data), and the
 figures and claims table are built from what the runs stored."""
 
+import base64
+import io
 import re
 from pathlib import Path
 
 import nbformat
 import pytest
+from PIL import Image
 
 from reproduce import claims, figures
 from reproduce.notebooks import render
@@ -19,7 +22,10 @@ def test_notebook_executes_with_smoke_parameters(study, tmp_path):
     assert any("parameters" in c.metadata.get("tags", []) for c in nb.cells)
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
     assert not [o for o in outputs if o.output_type == "error"]
-    assert any("image/png" in o.get("data", {}) for o in outputs) or study == "02_stepsize"
+    pngs = [o["data"]["image/png"] for o in outputs if "image/png" in o.get("data", {})]
+    assert pngs or study == "02_stepsize"
+    # shown as the figure files are stored: 256-colour PNGs, a third of the bytes (reproduce.plots)
+    assert all(Image.open(io.BytesIO(base64.b64decode(png))).mode == "P" for png in pngs)
     assert path.with_suffix(".html").stat().st_size > 10_000
     if study not in ("01_schedules", "02_stepsize"):
         text = "".join(o.get("data", {}).get("text/markdown", "") for o in outputs)
