@@ -272,6 +272,12 @@ def test_c4_reports_smiths_setup_beside_the_verdict_it_does_not_change(tmp_path)
     # the gap split in two: the schedule on one net (91.1 - 87.2), the net under one schedule (92.1 - 91.1)
     assert "Smith's logged schedule minus DA's (He et al.'s net): +3.90 points ± " in out.ours
     assert "the net of Smith's log minus He et al.'s (his schedule): +1.00 points ± " in out.ours
+    assert "DA's schedule)" not in out.ours  # DA's schedule on Smith's net has not run
+    _final(tmp_path, "05_resnet56_one_cycle", "one_cycle-smith-net", 0, 0.915, model="resnet56_smith", bn_group=128)
+    out = claims.RULES["C4"](study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    assert out.verdict == "not reproduced"  # still DA's schedule on He et al.'s net
+    assert "DA's schedule on the net of Smith's log (the same net and input): 91.50 %" in out.ours
+    assert "the net of Smith's log minus He et al.'s (DA's schedule): +4.30 points ± " in out.ours  # 91.5 - 87.2
 
 
 @pytest.mark.parametrize("m09,m095,expected", [
