@@ -143,6 +143,74 @@ def test_ghost_batch_norm_normalises_each_group_and_tracks_the_first():
     assert xc.grad is not None and torch.isfinite(xc.grad).all()
 
 
+def _ghost_pair(group=4, c=3):
+    from reproduce.models import GhostBatchNorm2d
+
+    torch.manual_seed(1)
+    a = GhostBatchNorm2d(c, group=group)
+    torch.nn.init.uniform_(a.weight, 0.5, 2)
+    torch.nn.init.uniform_(a.bias, -1, 1)
+    b = GhostBatchNorm2d(c, group=group)
+    b.load_state_dict(a.state_dict())
+    return a, b
+
+
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last])
+def test_ghost_batch_norm_grouped_form_equals_one_batch_norm_per_group(layout):
+    """The one-tensor form torch.compile gets computes what the per-group F.batch_norm calls do:
+    outputs, gradients and the first group's running statistics."""
+    split, grouped = _ghost_pair()
+    x = (torch.randn(12, 3, 5, 5) * 2 + 0.5).to(memory_format=layout)
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    y1 = split(x1)
+    grouped.num_batches_tracked.add_(1)
+    y2 = grouped._grouped(x2, grouped.momentum)
+    assert torch.allclose(y1, y2, atol=1e-5)
+    assert y2.is_contiguous(memory_format=layout)
+    w = torch.randn_like(y1)
+    (y1 * w).sum().backward()
+    (y2 * w).sum().backward()
+    assert torch.allclose(x1.grad, x2.grad, atol=1e-5)
+    assert torch.allclose(split.weight.grad, grouped.weight.grad, atol=1e-4)
+    assert torch.allclose(split.bias.grad, grouped.bias.grad, atol=1e-4)
+    assert torch.allclose(split.running_mean, grouped.running_mean, atol=1e-6)
+    assert torch.allclose(split.running_var, grouped.running_var, atol=1e-6)
+    assert not torch.allclose(split.running_var, torch.ones(3))  # the statistics did move
+
+
+def test_ghost_batch_norm_compiles_to_one_reduction_per_layer_and_the_same_numbers():
+    """Under torch.compile an evenly divided batch takes the grouped form (no per-group batch_norm
+    in the traced graph), a short batch the per-group calls; both give eager's numbers."""
+    from reproduce.models import GhostBatchNorm2d
+
+    graphs = []
+
+    def capture(gm, _inputs):  # a backend that only records what dynamo traced
+        graphs.append({str(n.target) for n in gm.graph.nodes})
+        return gm.forward
+
+    torch._dynamo.reset()
+    eager, traced = _ghost_pair()
+    compiled = torch.compile(traced, backend=capture, dynamic=False)
+    for n in (12, 11):  # three groups of 4; then 4 + 4 + 3, as an epoch's last batch
+        x = torch.randn(n, 3, 5, 5)
+        assert torch.allclose(eager(x), compiled(x), atol=1e-5)
+    assert torch.allclose(eager.running_mean, traced.running_mean, atol=1e-6)
+    assert torch.allclose(eager.running_var, traced.running_var, atol=1e-6)
+    assert len(graphs) == 2
+    even, short = graphs
+    assert any("var_mean" in t for t in even) and not any("batch_norm" in t for t in even)
+    assert any("batch_norm" in t for t in short)
+    GhostBatchNorm2d.grouped_when_compiled = False  # the switch the benchmark compares with
+    try:
+        torch._dynamo.reset()
+        graphs.clear()
+        torch.compile(_ghost_pair()[1], backend=capture, dynamic=False)(torch.randn(12, 3, 5, 5))
+        assert any("batch_norm" in t for t in graphs[0])
+    finally:
+        GhostBatchNorm2d.grouped_when_compiled = True
+
+
 def test_ghost_batch_norm_swaps_every_batch_norm_and_keeps_its_state():
     from reproduce.models import GhostBatchNorm2d, ghost_batch_norm
 

@@ -6,6 +6,12 @@ set, a training batch is normalised ``group`` images at a time (Hoffer et al. 20
 "ghost" batch norm), and only the first group feeds the running statistics, as GPU 0's did.
 A batch that does not divide evenly (an epoch's last) ends with a smaller group. In eval
 mode, or for a batch no larger than a group, it is plain ``nn.BatchNorm2d``.
+
+Two ways to compute the same thing. Run eagerly, each group goes through ``F.batch_norm`` (cuDNN's
+kernels; on a CPU twice as fast as the alternative). Under ``torch.compile`` a batch that divides
+evenly is normalised as one ``(groups, group, C, H, W)`` tensor instead: one reduction per layer
+rather than one per group, a graph a quarter the size, which compiles in about 40 % less time
+(``benchmarks/ghost_bn.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from torch import nn
 
 
 class GhostBatchNorm2d(nn.BatchNorm2d):
+    grouped_when_compiled = True  # the one-tensor form under torch.compile (the benchmark turns it off to compare)
+
     def __init__(self, num_features: int, group: int | None = None, **kwargs) -> None:
         super().__init__(num_features, **kwargs)
         self.group = group
@@ -25,10 +33,27 @@ class GhostBatchNorm2d(nn.BatchNorm2d):
             return super().forward(x)
         self.num_batches_tracked.add_(1)
         momentum = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+        if self.grouped_when_compiled and torch.compiler.is_compiling() and x.shape[0] % self.group == 0:
+            return self._grouped(x, momentum)
         first, *rest = x.split(self.group)
         out = [F.batch_norm(first, self.running_mean, self.running_var, self.weight, self.bias, True, momentum, self.eps)]
         out += [F.batch_norm(c, None, None, self.weight, self.bias, True, 0.0, self.eps) for c in rest]
         return torch.cat(out)
+
+    def _grouped(self, x: torch.Tensor, momentum: float) -> torch.Tensor:
+        """Every group's statistics from one ``(groups, group, C, H, W)`` view, in float32 as
+        ``F.batch_norm`` keeps them; the running statistics from the first group (unbiased variance)."""
+        xs = x.unflatten(0, (x.shape[0] // self.group, self.group)).float()
+        var, mean = torch.var_mean(xs, dim=(1, 3, 4), correction=0, keepdim=True)
+        y = (xs - mean) * torch.rsqrt(var + self.eps)
+        if self.weight is not None:
+            y = y * self.weight.view(1, 1, -1, 1, 1) + self.bias.view(1, 1, -1, 1, 1)
+        if self.track_running_stats:
+            n = self.group * x.shape[2] * x.shape[3]
+            with torch.no_grad():
+                self.running_mean.lerp_(mean[0].flatten(), momentum)
+                self.running_var.lerp_(var[0].flatten() * (n / (n - 1)), momentum)
+        return y.flatten(0, 1).to(x.dtype)
 
 
 def ghost_batch_norm(model: nn.Module, group: int) -> nn.Module:
