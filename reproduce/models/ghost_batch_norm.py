@@ -10,8 +10,8 @@ mode, or for a batch no larger than a group, it is plain ``nn.BatchNorm2d``.
 Two ways to compute the same thing. Run eagerly, each group goes through ``F.batch_norm`` (cuDNN's
 kernels; on a CPU twice as fast as the alternative). Under ``torch.compile`` a batch that divides
 evenly is normalised as one ``(groups, group, C, H, W)`` tensor instead: one reduction per layer
-rather than one per group, a graph a quarter the size, which compiles in about 40 % less time
-(``benchmarks/ghost_bn.py``).
+rather than one per group, a graph a quarter the size, which compiles faster (measured by
+``benchmarks/ghost_bn.py``; its JSONs are in ``benchmarks/results/``).
 """
 
 from __future__ import annotations
