@@ -96,6 +96,9 @@ def main() -> int:
     if a.form:
         print(json.dumps(measure(a.form, a.mode, a.steps, device)))
         return 0
+    from reproduce.results import device_name, git_info
+
+    code = git_info(ROOT)  # the code measured: asked before the minutes of measuring, not after
     forms = []
     for form in ("split", "grouped"):
         cmd = [sys.executable, __file__, "--form", form, "--steps", str(a.steps), "--device", device]
@@ -106,11 +109,9 @@ def main() -> int:
         forms.append(json.loads(out.stdout.strip().splitlines()[-1]))
         print(f"{form:8s} first compiled step {forms[-1]['first_compiled_step_s']:.1f} s, then "
               f"{forms[-1]['compiled_step_s']:.3f} s per step (eager {forms[-1]['eager_step_s']:.3f} s)", flush=True)
-    from reproduce.results import device_name, git_info
-
     result = {"benchmark": "ghost_bn", "model": "resnet56_smith", "bn_group": 128, "batch_size": 512,
               "compile_mode": a.mode, "device_name": device_name(device), "threads": torch.get_num_threads(),
-              "torch": torch.__version__, "git": git_info(ROOT), "command": " ".join(sys.argv), "forms": forms}
+              "torch": torch.__version__, "git": code, "command": " ".join(sys.argv), "forms": forms}
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = a.out.with_suffix(".tmp")

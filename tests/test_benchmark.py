@@ -224,3 +224,10 @@ def test_the_benchmark_records_each_modes_drift_from_eager(tmp_path):
     eager, fused = d["modes"]
     assert eager["update_drift"] == 0.0  # eager twice on this CPU: bit for bit
     assert fused["mode"] == "fused" and fused["update_drift"] < 1e-5  # a fused SGD step is the same arithmetic
+
+
+def test_ghost_bn_benchmark_refuses_a_bad_step_count_in_one_line():
+    r = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "ghost_bn.py"), "--steps", "0", "--device", "cpu"],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: --steps=0 is invalid: expected an integer >= 1"
