@@ -79,6 +79,18 @@ def measure(form: str, mode: str | None, steps: int, device: str) -> dict:
     return {"form": form, "first_compiled_step_s": first, "compiled_step_s": rest[len(rest) // 2], "eager_step_s": eager}
 
 
+def _command(argv: list[str]) -> str:
+    """The command line as recorded: a path outside the repository is written ``$OUT/<name>`` (the
+    repository names no machine's folders)."""
+    out = []
+    for a in argv:
+        p = Path(a)
+        if p.is_absolute() and not p.resolve().is_relative_to(ROOT):
+            a = f"$OUT/{p.name}"
+        out.append(a)
+    return " ".join(out)
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", default=None, help="torch.compile mode (default inductor's; reduce-overhead = CUDA graphs)")
@@ -111,7 +123,7 @@ def main() -> int:
               f"{forms[-1]['compiled_step_s']:.3f} s per step (eager {forms[-1]['eager_step_s']:.3f} s)", flush=True)
     result = {"benchmark": "ghost_bn", "model": "resnet56_smith", "bn_group": 128, "batch_size": 512,
               "compile_mode": a.mode, "device_name": device_name(device), "threads": torch.get_num_threads(),
-              "torch": torch.__version__, "git": code, "command": " ".join(sys.argv), "forms": forms}
+              "torch": torch.__version__, "git": code, "command": _command(sys.argv), "forms": forms}
     if a.out:
         a.out.parent.mkdir(parents=True, exist_ok=True)
         tmp = a.out.with_suffix(".tmp")
