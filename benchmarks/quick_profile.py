@@ -37,11 +37,11 @@ def measure() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         clone = Path(tmp) / "clone"
         subprocess.run(["git", "clone", "--quiet", str(ROOT), str(clone)], check=True)
+        git = git_info(clone)  # the commit as cloned: removing its quick runs and rendering both change the tree
         removed = 0
         for run in find_runs(clone / "experiments" / "results", profile="quick"):
             shutil.rmtree(run.path)
             removed += 1
-        git = git_info(clone)  # before the run: rendering rewrites the clone's notebooks
         cmd = [sys.executable, "-m", "reproduce", "study", "--profile", "quick"]
         t0 = time.perf_counter()
         # stdout is kept for its summary line; stderr (the plan's progress bar and ETA) goes to the terminal
