@@ -31,23 +31,18 @@ def save(fig, path: str | Path, source: str | None = None) -> list[Path]:
         if source:
             meta["Subject" if t.suffix == ".pdf" else "Source"] = source
         if t.suffix == ".png":
-            _save_png(fig, t, meta)
+            t.write_bytes(palette_png(fig, 150, meta))
         else:
             fig.savefig(t, dpi=150, bbox_inches="tight", metadata=meta or None)
     plt.close(fig)
     return targets
 
 
-def _save_png(fig, path: Path, meta: dict) -> None:
-    """The figure as a 256-colour PNG: a line plot on a white ground loses nothing visible, and the
-    file is about a third of matplotlib's RGBA one. Every byte of the repository travels with each
-    command to a lent GPU machine, so its figures' size decides how many calls the data takes."""
-    path.write_bytes(palette_png(fig, 150, meta))
-
-
 def palette_png(fig, dpi: float | None = None, meta: dict | None = None) -> bytes:
     """``fig`` rendered at ``dpi`` (the figure's own by default), quantised to 256 colours, as PNG
-    bytes with ``meta`` as its text chunks."""
+    bytes with ``meta`` as its text chunks. A line plot on a white ground loses nothing visible, and
+    the file is about a third of matplotlib's RGBA one: every byte of the repository travels with
+    each command to a lent GPU machine, so its figures' size decides how many calls the data takes."""
     from PIL import Image, PngImagePlugin
 
     buf = io.BytesIO()
