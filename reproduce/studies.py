@@ -236,6 +236,25 @@ def missing_runs(spec: dict[str, Any]) -> list[str]:
             if execute(cfg, range_args, root, cached_only=True) is None]
 
 
+def listed_run_paths(root: Path | str = DEFAULT_ROOT, experiments: Path = EXPERIMENTS) -> set[Path]:
+    """Where every run that a study file lists (every profile's, the ImageNet ones too) lives under ``root``."""
+    from .train import range_key, run_dir
+
+    paths = set()
+    for path in sorted(experiments.glob("*/*.yaml")):
+        for cfg, range_args in expand(read_spec(path, need_runs=False)):
+            paths.add(run_dir(cfg, root, range_key(**range_args) if range_args is not None else None).path)
+    return paths
+
+
+def unlisted_runs(root: Path | str = DEFAULT_ROOT, experiments: Path = EXPERIMENTS) -> list[Path]:
+    """Run folders under ``root`` that no study file lists: left behind when a YAML changed a run's
+    settings (its id changed with them). Notebooks and figures group stored runs by label, so such a
+    run would be shown beside the one its study now asks for."""
+    listed = listed_run_paths(root, experiments)
+    return sorted(p.parent for p in Path(root).glob("*/*/config.json") if p.parent not in listed)
+
+
 NOTEBOOK_PARAMETERS = ("profile", "study", "seeds", "data", "device", "out", "defaults", "runs", "range_tests",
                        "progress", "train_missing")
 

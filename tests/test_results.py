@@ -49,3 +49,29 @@ def test_the_launchers_commit_wins_over_a_stale_git_copy(monkeypatch):
                           "source": "CLR_REPRO_COMMIT"}
     monkeypatch.delenv("CLR_REPRO_DIRTY")
     assert git_info()["dirty"] is None  # not said: unknown, never guessed
+
+
+def test_a_run_no_study_file_lists_is_found_and_the_committed_store_has_none(tmp_path):
+    """A YAML edit changes a run's id; the folder of its old id would be grouped with the new run
+    by label in notebooks and figures. `unlisted_runs` names such folders, and none is committed."""
+    from reproduce import studies
+
+    exp = tmp_path / "experiments" / "quick"
+    exp.mkdir(parents=True)
+    spec = ("profile: quick\nstudy: 06_weight_decay\nseeds: [0]\nout: {out}\ndefaults: {{model: resnet20, iterations: 30}}\n"
+            "runs:\n  - {{label: wd1e-4, weight_decay: 1.0e-4}}\n"
+            "range_tests:\n  - {{label: rt, iterations: 20, range: {{start_lr: 0.0, end_lr: 3.0, eval_every: 5}}}}\n")
+    store = tmp_path / "results"
+    (exp / "06_weight_decay.yaml").write_text(spec.format(out=store))
+    listed = studies.listed_run_paths(store, tmp_path / "experiments")
+    assert len(listed) == 2 and {p.name.split("-s0-")[0] for p in listed} == {"wd1e-4", "rt"}
+    for path in listed:
+        path.mkdir(parents=True)
+        write_json(path / "config.json", {})
+    assert studies.unlisted_runs(store, tmp_path / "experiments") == []
+    (exp / "06_weight_decay.yaml").write_text(spec.format(out=store).replace("iterations: 30", "iterations: 20"))
+    stale = studies.unlisted_runs(store, tmp_path / "experiments")
+    assert [p.name.split("-s0-")[0] for p in stale] == ["wd1e-4"]  # the range test's settings did not change
+
+    from reproduce.results import DEFAULT_ROOT
+    assert studies.unlisted_runs(DEFAULT_ROOT) == [], "remove these (a YAML no longer lists them), then re-render"
