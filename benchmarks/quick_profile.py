@@ -73,9 +73,23 @@ def measure() -> dict:
 
 
 def readme_line(m: dict) -> str:
-    return (f"Measured from an empty store (`benchmarks/quick_profile.py`, commit {m['git']['commit'][:7]}): "
+    line = (f"Measured from an empty store (`benchmarks/quick_profile.py`, commit {m['git']['commit'][:7]}): "
             f"{m['wall_time_s'] / 60:.1f} min on {m['device_name']}, {m['runs_trained']} runs trained "
-            f"({m['training_wall_time_s'] / 60:.1f} min of it training), notebooks, figures and CLAIMS.md included.\n")
+            f"({m['training_wall_time_s'] / 60:.1f} min of it training), notebooks, figures and CLAIMS.md included.")
+    if m.get("history"):
+        line += (" Earlier commits' quick profiles, on machines of the same name: " + ", ".join(
+            f"{h['wall_time_s'] / 60:.1f} min ({h['git']['commit'][:7]})" for h in m["history"]) + ".")
+    return line + "\n"
+
+
+def with_history(new: dict, old: dict | None, keep: int = 4) -> dict:
+    """``new`` with the earlier measurement (and its own history, newest first, ``keep`` at most) under
+    ``history``: a shared machine's speed varies from one to the next, and the spread shows it."""
+    if not old:
+        return new
+    earlier = [{k: v for k, v in old.items() if k != "history"}, *old.get("history", [])]
+    return new | {"history": [{k: h[k] for k in ("git", "wall_time_s", "training_wall_time_s", "device_name")
+                               if k in h} for h in earlier[:keep]]}
 
 
 def write_readme(m: dict, readme: Path = ROOT / "README.md") -> None:
@@ -89,8 +103,12 @@ def main() -> int:
     p.add_argument("--readme", action="store_true", help="only rewrite the README's line from the stored JSON")
     a = p.parse_args()
     if not a.readme:
-        write_json(OUT, measure())
+        write_json(OUT, with_history(measure(), json.loads(OUT.read_text()) if OUT.exists() else None))
         print(OUT)
+        from reproduce.studies import unlisted_runs
+
+        for stale in unlisted_runs(ROOT / "experiments" / "results"):  # a quick YAML changed: its old runs
+            print(f"no study file lists {stale.relative_to(ROOT)} any more: remove it (git rm -r)")
     write_readme(json.loads(OUT.read_text()))
     return 0
 

@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 from .figures import make_all
 from .progress import PlanProgress, estimate, planned
 from .results import DEFAULT_ROOT, command, find_runs
-from .studies import STUDIES, load_spec
+from .studies import STUDIES, load_spec, unlisted_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -116,6 +116,11 @@ def run_profile(profile: str | None = None, only: list[str] | None = None, out: 
     seconds = estimate(jobs, device) if jobs else {}
     print(f"plan: {len(jobs)} run(s) to train (about {sum(seconds.values()) / 60:.1f} min of training, timed on "
           f"this machine), {len(studies)} notebook(s) to render; stored runs are loaded, not re-run", flush=True)
+    stale = unlisted_runs(root)
+    if stale:  # notebooks, figures and CLAIMS.md group stored runs by label: these would join their label's runs
+        print(f"warning: {len(stale)} stored run folder(s) that no study file lists (a YAML changed their settings "
+              f"since they ran) would be shown beside the runs it lists: remove them ({', '.join(map(str, stale[:3]))}"
+              f"{', ...' if len(stale) > 3 else ''})", flush=True)
     with PlanProgress(jobs, seconds, len(studies), desc=f"{profile} profile") as bar:
         for study in studies:
             bar.working_on(f"notebook {study}")

@@ -108,8 +108,8 @@ def test_the_benchmark_stays_inside_its_time_bound_and_says_what_it_skipped(tmp_
 
 def test_readme_quick_profile_line_is_the_measured_one_and_within_what_it_promises():
     """The README's quick-profile duration comes from the stored measurement, and the measurement
-    supports the README's "about 10 minutes" (within a fifth of it: measurements on these shared 2-core
-    machines vary by a minute or more; refresh: python benchmarks/quick_profile.py)."""
+    supports the README's "within 10 minutes" (refresh: python benchmarks/quick_profile.py; the machines
+    vary, so the line also lists the earlier measurements the JSON keeps)."""
     import json
 
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -119,7 +119,8 @@ def test_readme_quick_profile_line_is_the_measured_one_and_within_what_it_promis
     text = (ROOT / "README.md").read_text()
     start = text.index(MARKERS[0]) + len(MARKERS[0])
     assert text[start:text.index(MARKERS[1])] == "\n" + readme_line(m)
-    assert "about 10 minutes on 2 CPU cores" in text and m["wall_time_s"] <= 1.2 * 600 and m["runs_trained"] > 0
+    assert "within 10 minutes on 2 CPU cores" in text and m["wall_time_s"] <= 600 and m["runs_trained"] > 0
+    assert all(f"min ({h['git']['commit'][:7]})" in text for h in m.get("history", []))
 
 
 def test_a_benchmark_stopped_midway_keeps_what_it_measured(tmp_path, monkeypatch):
@@ -232,3 +233,20 @@ def test_ghost_bn_benchmark_refuses_a_bad_step_count_in_one_line():
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 2
     assert r.stderr.strip() == "error: --steps=0 is invalid: expected an integer >= 1"
+
+
+def test_quick_profile_keeps_earlier_measurements_newest_first():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from quick_profile import with_history
+
+    def m(commit, s):
+        return {"git": {"commit": commit}, "wall_time_s": s, "training_wall_time_s": s / 2, "device_name": "CPU",
+                "summary_line": "x"}
+
+    first = with_history(m("a" * 40, 600), None)
+    assert "history" not in first
+    second = with_history(m("b" * 40, 400), first)
+    third = with_history(m("c" * 40, 500), second, keep=1)
+    assert [h["wall_time_s"] for h in second["history"]] == [600]
+    assert [h["git"]["commit"][0] for h in with_history(m("c" * 40, 500), second)["history"]] == ["b", "a"]
+    assert [h["wall_time_s"] for h in third["history"]] == [400] and "summary_line" not in third["history"][0]

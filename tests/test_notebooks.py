@@ -86,6 +86,8 @@ def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, cap
     out = capsys.readouterr().out
     assert "1 run(s) trained, 1 loaded from the store" in out
     assert "notebooks/executed/quick/ (the notebooks)" in out and "figures/quick/" in out
+    # the fake stored run's id is no study file's: the plan warns that it would join its label's runs
+    assert "warning: 1 stored run folder(s) that no study file lists" in out and "adam-fixed-s0-0000" in out
 
 
 def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, monkeypatch, capsys):
