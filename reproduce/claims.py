@@ -166,6 +166,20 @@ def smith_c1_reading() -> tuple[float, float, float, float]:
 C1_MARGIN = 0.06  # of the end-to-peak accuracy ratio: 0.90 still counts as "stays high"
 
 
+C1_CHANCE = 0.1  # CIFAR-10's ten classes: what a net whose loss is no longer finite scores
+
+
+def _c1_diverged(s: dict) -> bool:
+    """The linear test stopped (its loss not finite) before reaching its end LR."""
+    return bool(s.get("stopped_early")) and s.get("stop_lr") is not None and s["stop_lr"] < s["end_lr"]
+
+
+def _c1_end_accuracy(s: dict) -> float:
+    """Accuracy at the end of the ramp. A test that diverged before it never read one there: its last
+    reading came at a lower LR and would flatter it, so the net that diverged counts as chance."""
+    return C1_CHANCE if _c1_diverged(s) else (s["final_accuracy"] or 0.0)
+
+
 def _smith_c1_text() -> str:
     p, plr, f, flr = smith_c1_reading()
     return f"Smith's logged 0-3 test in 5k it: peak {pct(p)} at LR {plr:.3g}, {pct(f)} at LR {flr:.3g}"
@@ -188,15 +202,18 @@ def _c1(r: Results) -> Outcome | None:
     for run in runs:
         s = run.summary
         n = run.config.get("range_eval_images") or s.get("test_n_all") or _n_all(run) or 10_000
-        ratio = (s["final_accuracy"] or 0) / (s["peak_accuracy"] or 1)
-        vals.append(Reading(ratio, (s["final_accuracy"] or 0) * (1 - (s["final_accuracy"] or 0)) / n / (s["peak_accuracy"] or 1) ** 2))
+        final = _c1_end_accuracy(s)
+        ratio = final / (s["peak_accuracy"] or 1)
+        vals.append(Reading(ratio, final * (1 - final) / n / (s["peak_accuracy"] or 1) ** 2))
     s2, df = seed_variance([[v.value for v in vals]])
     est = pooled(vals, s2, df)
     part = judge("accuracy at LR 3 / its peak", f / p, est, C1_MARGIN, shown=est.text(1, "", 3))
     s = runs[0].summary
-    ours = (f"peak accuracy {pct(s['peak_accuracy'])} at LR {s['peak_accuracy_lr']:.3g}; {pct(s['final_accuracy'])} at "
-            f"LR {s['end_lr']:.3g}; ratio {est.text(1, '', 3)}; smoothed loss lowest at LR {s['min_loss_lr']:.3g} "
-            f"({_smith_c1_text()})")
+    end = (f"diverged at LR {s['stop_lr']:.3g}, before the ramp's end at LR {s['end_lr']:.3g} (its accuracy there "
+           f"counted as chance, {pct(C1_CHANCE)}; last reading {pct(s['final_accuracy'] or 0)})" if _c1_diverged(s)
+           else f"{pct(s['final_accuracy'])} at LR {s['end_lr']:.3g}")
+    ours = (f"peak accuracy {pct(s['peak_accuracy'])} at LR {s['peak_accuracy_lr']:.3g}; {end}; ratio "
+            f"{est.text(1, '', 3)}; smoothed loss lowest at LR {s['min_loss_lr']:.3g} ({_smith_c1_text()})")
     return Outcome(ours, part.verdict, _parts_reason([part], f"accuracy at the end of the ramp over its peak against "
                                                               f"Smith's log ({f / p:.3f}), margin {C1_MARGIN}"), (part,))
 

@@ -211,6 +211,20 @@ def test_c1_rule(tmp_path, finals, expected):
     assert out.verdict == expected, out.reason
 
 
+def test_c1_a_linear_test_that_diverged_before_lr_3_is_read_at_chance_not_at_its_last_reading(tmp_path):
+    """Its last accuracy reading came at a lower LR, where the net still worked: taken as the
+    accuracy at LR 3 it would have passed the rule (0.78 / 0.81 is Smith's ratio)."""
+    for seed in (0, 1, 2):
+        _c1_store(tmp_path, "C1-resnet56-linear", seed, {
+            "mode": "linear", "start_lr": 0.0, "end_lr": 3.0, "iterations": 5000, "min_loss_lr": 1.1,
+            "peak_accuracy": 0.81, "peak_accuracy_lr": 1.2, "final_accuracy": 0.78, "stopped_early": True,
+            "stop_lr": 2.1 + seed / 100})
+    out = claims.RULES["C1"](study_results(tmp_path, "03_range_tests", "full"))
+    assert out.verdict == "not reproduced", out.reason
+    assert "diverged at LR 2.1, before the ramp's end at LR 3 (its accuracy there counted as chance, 10.00 %; " \
+           "last reading 78.00 %)" in out.ours
+
+
 def _final(root, study, label, seed, acc, n=10_000, claim="C4", **config):
     """A finished run scored on a fully exact test set of ``n`` images."""
     d = root / study / f"{label}-s{seed}-0000"
