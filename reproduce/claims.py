@@ -24,11 +24,13 @@ from scipy import stats
 from . import paper
 from .range_test import base_from_zoom, suggest
 from .readings import (
+    DIVERGED_ACCURACY,
     KINDS,
     NAMES,
     Estimate,
     Reading,
     difference,
+    diverged_readings,
     pooled,
     readings,
     run_readings,
@@ -81,6 +83,9 @@ def _n_all(run: Run) -> int | None:
 
 def readings_at(run: Run, iteration: int) -> dict[str, Reading] | None:
     """The three readings of the evaluation made exactly at ``iteration`` (None if the run has none there)."""
+    at = run.summary.get("diverged_at_iteration")
+    if run.summary.get("status") == "diverged" and at is not None and iteration >= at:
+        return diverged_readings()
     ev = run.evals()
     if ev.empty:
         return None
@@ -166,9 +171,6 @@ def smith_c1_reading() -> tuple[float, float, float, float]:
 C1_MARGIN = 0.06  # of the end-to-peak accuracy ratio: 0.90 still counts as "stays high"
 
 
-C1_CHANCE = 0.1  # CIFAR-10's ten classes: what a net whose loss is no longer finite scores
-
-
 def _c1_diverged(s: dict) -> bool:
     """The linear test stopped (its loss not finite) before reaching its end LR."""
     return bool(s.get("stopped_early")) and s.get("stop_lr") is not None and s["stop_lr"] < s["end_lr"]
@@ -177,7 +179,7 @@ def _c1_diverged(s: dict) -> bool:
 def _c1_end_accuracy(s: dict) -> float:
     """Accuracy at the end of the ramp. A test that diverged before it never read one there: its last
     reading came at a lower LR and would flatter it, so the net that diverged counts as chance."""
-    return C1_CHANCE if _c1_diverged(s) else (s["final_accuracy"] or 0.0)
+    return DIVERGED_ACCURACY if _c1_diverged(s) else (s["final_accuracy"] or 0.0)
 
 
 def _smith_c1_text() -> str:
@@ -210,7 +212,7 @@ def _c1(r: Results) -> Outcome | None:
     part = judge("accuracy at LR 3 / its peak", f / p, est, C1_MARGIN, shown=est.text(1, "", 3))
     s = runs[0].summary
     end = (f"diverged at LR {s['stop_lr']:.3g}, before the ramp's end at LR {s['end_lr']:.3g} (its accuracy there "
-           f"counted as chance, {pct(C1_CHANCE)}; last reading {pct(s['final_accuracy'] or 0)})" if _c1_diverged(s)
+           f"counted as chance, {pct(DIVERGED_ACCURACY)}; last reading {pct(s['final_accuracy'] or 0)})" if _c1_diverged(s)
            else f"{pct(s['final_accuracy'])} at LR {s['end_lr']:.3g}")
     ours = (f"peak accuracy {pct(s['peak_accuracy'])} at LR {s['peak_accuracy_lr']:.3g}; {end}; ratio "
             f"{est.text(1, '', 3)}; smoothed loss lowest at LR {s['min_loss_lr']:.3g} ({_smith_c1_text()})")
@@ -654,6 +656,20 @@ def _devices(results: Results, claim: Claim) -> str:
     return names + (f" ({len(dirty)} of {len(runs)} runs from a tree with uncommitted changes)" if dirty else "") + how
 
 
+def _diverged_note(res: Results, claim: Claim) -> str:
+    """Which of the claim's runs diverged (their loss stopped being finite), and where: the rules count
+    them at chance (:func:`reproduce.readings.diverged_readings`), and the row says so."""
+    hits = [run for runs in res.values() for run in runs
+            if run.summary.get("status") == "diverged" and run.config.get("claim", claim.id) == claim.id]
+    if not hits:
+        return ""
+    where = ", ".join(f"{run.config.get('label')} seed {run.config.get('seed')} at iteration "
+                      f"{run.summary.get('diverged_at_iteration') or 0:,}"
+                      + (f" (LR {run.summary['diverged_at_lr']:.3g})" if run.summary.get("diverged_at_lr") else "")
+                      for run in hits)
+    return f"; diverged, counted as chance ({pct(DIVERGED_ACCURACY)}): {where}"
+
+
 def evaluate(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "full") -> dict:
     """The row of one claim: ours / verdict / reason from the profile's runs.
 
@@ -671,8 +687,8 @@ def evaluate(claim: Claim, root: Path | str = DEFAULT_ROOT, profile: str = "full
     missing = missing_for(claim, root)
     if got:
         reason = got.reason + (f"; not run yet: {', '.join(missing)}" if missing else "")
-        return {"ours": got.ours, "verdict": got.verdict, "reason": reason, "device": _devices(res, claim),
-                "missing": missing}
+        return {"ours": got.ours + _diverged_note(res, claim), "verdict": got.verdict, "reason": reason,
+                "device": _devices(res, claim), "missing": missing}
     note = "no full-profile run stored (quick smoke runs are never shown in their place)"
     need = "a GPU (ResNet-56)" if claim.needs_gpu else "about an hour of CPU per run, or a GPU"
     return {"ours": note, "verdict": "not run yet",
@@ -690,7 +706,9 @@ same finding (accuracy points; a factor for learning rates and iteration counts,
 is no wider than the margin (half-width ≤ M), so a miss of twice the margin would have been caught.
 **Inconclusive**: P lies inside but the interval is wider than that — or there is none, because
 only one seed ran. A claim of several parts is reproduced when all are, **partly** when some parts
-are reproduced and others not.
+are reproduced and others not. A run whose loss stopped being finite (diverged) counts at chance
+accuracy (10 %) with no sampling variance, and the row names it: leaving it out would report only
+the seeds that worked.
 
 **Three readings of every accuracy.** The offline CIFAR-10 copy the runs used has 1,017 exact test
 images; the other 8,983 are JPEG decodes, which cost a model accuracy. So each accuracy is given as

@@ -82,8 +82,21 @@ def readings(summary: dict, n_all: int | None = None) -> dict[str, Reading]:
     return out
 
 
+DIVERGED_ACCURACY = 0.1  # chance on CIFAR-10's ten classes
+
+
+def diverged_readings() -> dict[str, Reading]:
+    """The readings of a run whose loss stopped being finite: chance, with no sampling variance.
+    The setting failed on that seed; leaving the run out would report only the seeds that worked."""
+    chance = Reading(DIVERGED_ACCURACY, 0.0)
+    return {kind: chance for kind in KINDS}
+
+
 def run_readings(run) -> dict[str, Reading]:
-    """:func:`readings` of a stored run, with the test-set size from its provenance."""
+    """:func:`readings` of a stored run, with the test-set size from its provenance (a diverged
+    run's: :func:`diverged_readings`)."""
+    if run.summary.get("status") == "diverged":
+        return diverged_readings()
     return readings(run.summary, ((run.provenance.get("data") or {}).get("test") or {}).get("images"))
 
 

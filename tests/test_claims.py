@@ -331,6 +331,51 @@ def test_c6_rule(tmp_path, step_curve, expected):
     assert out.verdict == expected, out.reason
 
 
+def _diverged(root, study, label, seed, at, lr, claim):
+    """A run whose loss stopped being finite at iteration ``at``: its summary holds no final scores."""
+    d = root / study / f"{label}-s{seed}-0000"
+    d.mkdir(parents=True)
+    (d / "config.json").write_text(json.dumps({"label": label, "seed": seed, "profile": "full", "claim": claim}))
+    (d / "summary.json").write_text(json.dumps({"kind": "train", "status": "diverged", "iterations": 9277,
+                                                "iterations_done": at, "diverged_at_iteration": at,
+                                                "diverged_at_lr": lr}))
+    (d / "metrics.jsonl").write_text(json.dumps({"kind": "eval", "iteration": 1000, "test_accuracy": 0.6}) + "\n")
+
+
+def test_a_diverged_run_counts_at_chance_and_the_row_names_it(tmp_path):
+    """Momentum 0.95 held constant diverges on one of three seeds: the claim must not be judged on
+    the two seeds that worked (they alone would read as DA's 92.1 %)."""
+    for seed, a in enumerate((0.913, 0.914, 0.915)):
+        _final(tmp_path, "05_resnet56_one_cycle", "one_cycle-momentum0.9", seed, a, claim="C5")
+    for seed, a in enumerate((0.920, 0.922)):
+        _final(tmp_path, "05_resnet56_one_cycle", "one_cycle-momentum0.95", seed, a, claim="C5")
+    _diverged(tmp_path, "05_resnet56_one_cycle", "one_cycle-momentum0.95", 2, 2345, 0.512, "C5")
+    out = claims.RULES["C5"](study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    assert "momentum 0.95: 64.73 %" in out.ours and "n=3" in out.ours.split("momentum 0.95")[1]
+    # judged on the two seeds that worked, 0.95 would be reproduced; with the diverged one it is not settled
+    # (and the seed spread, pooled over the study's settings, widens 0.9's interval too)
+    assert out.verdict == "inconclusive", out.reason
+    row = claims.evaluate(claims.BY_ID["C5"], tmp_path)
+    assert row["ours"].endswith("; diverged, counted as chance (10.00 %): one_cycle-momentum0.95 seed 2 at "
+                                "iteration 2,345 (LR 0.512)")
+    assert "diverged" not in claims.evaluate(claims.BY_ID["C4"], tmp_path)["ours"]  # another claim's run
+
+
+def test_a_diverged_step_baseline_is_judged_not_a_crash(tmp_path):
+    for seed, a in enumerate((0.919, 0.920, 0.921)):
+        _final(tmp_path, "05_resnet56_one_cycle", "one_cycle", seed, a)
+    _diverged(tmp_path, "05_resnet56_one_cycle", "step-baseline", 0, 300, 0.1, "C6")
+    out = claims.RULES["C6"](study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    assert "10.00 %" in out.ours, out.ours
+
+
+def test_a_run_diverged_before_a_table_1_iteration_reads_chance_there(tmp_path):
+    _diverged(tmp_path, "04_clr_vs_fixed", "fixed", 0, 30000, 0.001, "C3")
+    (run,) = study_results(tmp_path, "04_clr_vs_fixed", "full")["fixed"]
+    assert claims.readings_at(run, 25000) is None  # no evaluation there, and it had not diverged yet
+    assert {r.value for r in claims.readings_at(run, 70000).values()} == {0.1}
+
+
 @pytest.mark.parametrize("accs,expected", [
     ({1e-3: 0.70, 1e-4: 0.90, 1e-5: 0.91}, "reproduced"),  # 1e-3 20 points worse (blog 26), 1e-5 +1 (blog +1.8)
     ({1e-3: 0.895, 1e-4: 0.90, 1e-5: 0.91}, "partly"),  # 1e-3 barely worse: the blog's far-worst is not seen
