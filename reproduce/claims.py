@@ -338,7 +338,7 @@ def _c3(r: Results) -> Outcome | None:
         parts.append(judge("triangular2-3stage at 25k minus fixed at 70k", gap, d, C3_MARGIN,
                            shown=d.text(100, " points", signed=True)))
         texts.append(f"triangular2-3stage at 25k minus fixed at 70k: {d.text(100, ' points', signed=True)} (paper {100 * gap:+.1f})")
-    extra = [f"{label} {pm_text([x.summary['test_accuracy'] for x in runs])} at "
+    extra = [f"{label} {pm_text([x.summary.get('test_accuracy', DIVERGED_ACCURACY) for x in runs])} at "
              f"{max(x.summary.get('iterations_done', 0) for x in runs):,} it (exact images, n={len(runs)})"
              for label, runs in r.items() if label not in paper.C3 and runs and runs[0].summary.get("test_accuracy")]
     if extra:  # e.g. the single-stage triangular2: not a Table 1 row, shown for comparison
