@@ -47,7 +47,7 @@ class ImageSet:
 
     ``exact``: where a test set is only partly exact (the offline copy), which images are;
     ``None`` means all are. ``jpeg_x``: the same images as lossy decodes, when available, for
-    the paired JPEG comparison of the data README.
+    the paired JPEG comparison (README, "The test set"; reproduce.readings).
     """
 
     x: torch.Tensor

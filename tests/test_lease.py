@@ -341,12 +341,12 @@ def test_a_modes_only_benchmark_adds_to_an_earlier_one_of_the_same_gpu(tmp_path)
     assert benchmark_speeds([*paths, str(again)], "GPU X") == {("resnet56", 512): {1: 110.0, 2: 150.0}}
 
 
-def test_every_study_target_the_readme_gives_a_loan_names_runs_that_exist():
-    """The README's loan lines are what a lent GPU runs, unedited: a label there that no study file
-    has would cost a loan."""
+def test_every_study_target_the_docs_give_a_loan_names_runs_that_exist():
+    """The loan lines (docs/gpu.md) are what a lent GPU runs, unedited: a label there that no study
+    file has would cost a loan."""
     import re
 
-    targets = re.findall(r"(experiments/full/\w+\.yaml(?::[\w.,-]+)?)", (ROOT / "README.md").read_text())
+    targets = re.findall(r"(experiments/full/\w+\.yaml(?::[\w.,-]+)?)", (ROOT / "docs" / "gpu.md").read_text())
     assert any("step-baseline" in t for t in targets)
     for target in targets:
         file, labels = parse_target(target)
