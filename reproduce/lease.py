@@ -230,7 +230,9 @@ class Estimator:
                  stored: dict[tuple[str, int, int], float] | None = None) -> None:
         self.speeds = speeds
         self.startup_s = startup_s
-        self.eager = speeds if eager is None else eager  # range tests train eagerly whatever the step mode
+        # range tests are estimated at eager speed: they step in the chosen mode too, but read their losses
+        # every 50 steps and their accuracy often, so a compiled mode's images/s would promise too much
+        self.eager = speeds if eager is None else eager
         self.measured: dict[tuple[str, int, int], float] = {}  # (model, batch, n) -> seconds per iteration
         # the same from stored runs on this GPU in this mode: their wall time already holds the compiling
         self.stored = stored or {}

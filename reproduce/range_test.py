@@ -204,6 +204,8 @@ def lr_range_test(
     eval_fn: Callable[[nn.Module], float] | None = None,
     eval_every: int | None = None,
     progress: bool = True,
+    forward_backward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+    sync_every: int = 50,
 ) -> RangeTestResult:
     """Run the range test and restore ``model`` and ``optimizer`` afterwards (also on error).
 
@@ -212,6 +214,12 @@ def lr_range_test(
     ``eval_fn(model) -> accuracy`` is called in eval mode every ``eval_every`` iterations
     (default: 50 points over the test). The test stops early when the smoothed loss is not
     finite or exceeds ``diverge`` x its minimum.
+
+    The losses stay on the device and are read every ``sync_every`` iterations (and at each
+    accuracy reading): one host sync per read, not one per step. The history and the stop are
+    those of a per-step read; a stop found in a read discards the steps after it (the model is
+    restored anyway). ``forward_backward(inputs, targets) -> loss`` replaces zeroing the gradients,
+    ``criterion(model(inputs), targets)`` and its backward (a compiled step, say).
     """
     if mode not in MODES:
         raise ValueError(f"mode={mode!r} is invalid: expected one of {', '.join(MODES)}")
@@ -229,6 +237,8 @@ def lr_range_test(
         eval_every = max(1, num_iter // 50)
     if eval_every < 1:
         raise ValueError(f"eval_every={eval_every!r} is invalid: expected an integer >= 1")
+    if not (isinstance(sync_every, int) and sync_every >= 1):
+        raise ValueError(f"sync_every={sync_every!r} is invalid: expected an integer >= 1")
 
     model_state = copy.deepcopy(model.state_dict())
     optim_state = copy.deepcopy(optimizer.state_dict())
@@ -240,27 +250,40 @@ def lr_range_test(
         best = math.inf
         smoothed = None
         source = itertools.cycle(batches) if isinstance(batches, list | tuple) else _cycle(batches)
+        pending: list[tuple[int, float, torch.Tensor]] = []  # (iteration, lr, loss on the device), not yet read
         for i in tqdm(range(num_iter), desc="range test", disable=not progress, leave=False):
             lr = range_test_lr(i, start_lr, end_lr, num_iter, mode)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             inputs, targets = next(source)
-            optimizer.zero_grad(set_to_none=True)
-            loss_t = criterion(model(inputs), targets)
-            loss_t.backward()
+            if forward_backward is None:
+                optimizer.zero_grad(set_to_none=True)
+                loss_t = criterion(model(inputs), targets)
+                loss_t.backward()
+            else:
+                loss_t = forward_backward(inputs, targets)
             optimizer.step()
-            loss = float(loss_t.detach())
-            smoothed = loss if smoothed is None or smooth == 0 else smooth * loss + (1 - smooth) * smoothed
-            row = {"iteration": i, "lr": lr, "loss": loss, "smoothed_loss": smoothed}
-            if eval_fn is not None and (i % eval_every == 0 or i == num_iter - 1):
+            pending.append((i, lr, loss_t.detach()))
+            read_accuracy = eval_fn is not None and (i % eval_every == 0 or i == num_iter - 1)
+            if not (read_accuracy or len(pending) >= sync_every or i == num_iter - 1):
+                continue
+            losses = torch.stack([t.double() for _, _, t in pending]).tolist()  # the read: one host sync
+            for (j, lr_j, _), loss in zip(pending, losses):
+                smoothed = loss if smoothed is None or smooth == 0 else smooth * loss + (1 - smooth) * smoothed
+                rows.append({"iteration": j, "lr": lr_j, "loss": loss, "smoothed_loss": smoothed})
+                best = min(best, smoothed)
+                if not math.isfinite(smoothed) or smoothed > diverge * best:
+                    stopped = True
+                    break
+            pending.clear()
+            # reads happen at every accuracy point, so only the read's last step can be one; a stop there
+            # keeps its reading, as a per-step loop that reads accuracy before its stop rule would
+            if read_accuracy and rows[-1]["iteration"] == i:
                 model.eval()
                 with torch.no_grad():
-                    row["accuracy"] = float(eval_fn(model))
+                    rows[-1]["accuracy"] = float(eval_fn(model))
                 model.train()
-            rows.append(row)
-            best = min(best, smoothed)
-            if not math.isfinite(smoothed) or smoothed > diverge * best:
-                stopped = True
+            if stopped:
                 break
     finally:
         model.load_state_dict(model_state)

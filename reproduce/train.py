@@ -59,7 +59,7 @@ MODES: dict[str, dict[str, Any]] = {
 def step_mode_of(summary: dict) -> str:
     """The name (``MODES``) of the step mode a run's ``summary.json`` records; eager where the
     run predates the record or fell back from compiling."""
-    m = summary.get("mode")
+    m = summary.get("step_mode") or summary.get("mode")  # a range test's `mode` is its LR ramp
     if not isinstance(m, dict) or m.get("compile_fell_back"):
         return "eager"
     return next((name for name, fields in MODES.items() if all(m.get(k, False) == v for k, v in fields.items())),
@@ -624,20 +624,25 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
     def criterion(out, y):
         return F.cross_entropy(out.float(), y)
 
-    step_model = model
-    if cfg.amp:
-        def step_model(x):  # noqa: E306 - autocast for the forward pass only
-            with autocast(cfg.device, True):
-                return model(x)
+    stepper = CompiledOrEager(model, cfg.compile)  # the step mode, as training runs it
+
+    def forward_backward(x, y):
+        def step(m, x, y):  # through `stepper`: redone eagerly if a compiled step fails
+            with autocast(cfg.device, cfg.amp):
+                out = m(x)
+            loss = criterion(out, y)  # read before backward: under CUDA graphs `out` belongs to the graph
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            return loss
+        return stepper.run(step, x, y)
 
     write_json(rd.config, cfg.to_dict() | extra)
     write_json(rd.provenance, provenance(cfg.device, data_info, cfg.seed))
     t0 = time.perf_counter()
-    wrapped = _CallableModule(model, step_model)
-    result = lr_range_test(wrapped, optimizer, criterion, Batches(), start_lr=start_lr, end_lr=end_lr,
+    result = lr_range_test(model, optimizer, criterion, Batches(), start_lr=start_lr, end_lr=end_lr,
                            num_iter=total, mode=mode, diverge=diverge,
                            eval_fn=lambda m: evaluate(model)["test_accuracy"], eval_every=eval_every,
-                           progress=cfg.progress)
+                           progress=cfg.progress, forward_backward=forward_backward)
     elapsed = time.perf_counter() - t0
     rows = result.history.assign(kind="range").to_dict("records")
     rd.metrics.unlink(missing_ok=True)
@@ -656,24 +661,8 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
         "min_loss_lr": float(result.history.loc[result.history["smoothed_loss"].idxmin(), "lr"]),
         "wall_time_s": elapsed,
         "train_images_per_s": len(result.history) * cfg.batch_size / elapsed,
+        # how its steps ran (`mode` is the LR ramp's here): step_mode_of reads this key first
+        "step_mode": {"compile": cfg.compile, "fused": cfg.fused, "compile_fell_back": stepper.failed},
     })
     rd.compress_metrics()
     return rd.load()
-
-
-class _CallableModule(torch.nn.Module):
-    """Presents ``forward`` (e.g. under autocast) while state_dict/train/eval act on ``model``."""
-
-    def __init__(self, model: torch.nn.Module, forward) -> None:
-        super().__init__()
-        self.model = model
-        self._forward = forward
-
-    def forward(self, x):
-        return self._forward(x)
-
-    def state_dict(self, *a, **k):
-        return self.model.state_dict(*a, **k)
-
-    def load_state_dict(self, *a, **k):
-        return self.model.load_state_dict(*a, **k)

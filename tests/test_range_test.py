@@ -40,6 +40,28 @@ def test_stops_after_known_divergence_and_suggests_below(mode, start_frac, stop_
     assert opt.param_groups[0]["lr"] == 0.123
 
 
+@pytest.mark.parametrize("mode", ["linear", "exp"])
+def test_reading_the_losses_in_batches_gives_the_per_step_history_and_stop(mode):
+    """The losses are read every ``sync_every`` steps (one host sync each), not every step: the rows,
+    the accuracy readings and the stop must be those of a per-step read, though the stop now falls
+    inside a read (the divergence point is known here) and accuracy is read every 11 steps."""
+    out = []
+    for sync_every in (1, 13, 50):
+        model, batches, crit = _least_squares()
+        x, y = batches[0]
+        w0 = model.weight.detach().clone()
+        opt = torch.optim.SGD(model.parameters(), lr=0.123)
+        r = lr_range_test(model, opt, nn.MSELoss(), batches, start_lr=1e-3 * crit, end_lr=3 * crit, num_iter=400,
+                          mode=mode, eval_fn=lambda m, x=x, y=y: -nn.functional.mse_loss(m(x), y).item(), eval_every=11,
+                          progress=False, sync_every=sync_every)
+        assert r.stopped_early and torch.equal(model.weight, w0) and opt.param_groups[0]["lr"] == 0.123
+        out.append(r)
+    first = out[0]
+    assert first.history["iteration"].iloc[-1] % 11 != 0  # the stop is not at a reading: it falls inside a read
+    for r in out[1:]:
+        assert r.history.equals(first.history) and r.stop_lr == first.stop_lr and r.suggestions == first.suggestions
+
+
 def test_restores_state_on_exception():
     model, batches, crit = _least_squares()
     opt = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
@@ -110,7 +132,7 @@ def test_matches_torch_lr_finder():
 
 @pytest.mark.parametrize("kw,name", [
     (dict(mode="cosine"), "mode"), (dict(num_iter=1), "num_iter"), (dict(end_lr=1e-5), "end_lr"),
-    (dict(smooth=1.0), "smooth"), (dict(diverge=0.5), "diverge"),
+    (dict(smooth=1.0), "smooth"), (dict(diverge=0.5), "diverge"), (dict(sync_every=0), "sync_every"),
 ])
 def test_bad_arguments(kw, name):
     model, batches, _ = _least_squares()

@@ -134,6 +134,41 @@ def test_range_test_run_is_stored(tmp_path):
     assert (run.metrics["kind"] == "range").all()
 
 
+def test_a_range_test_steps_in_the_step_mode_and_records_it(tmp_path, monkeypatch):
+    """A lent GPU's run-study passes its step mode to range tests too (C1's 5,000 steps): compiled,
+    the test reads the losses eager reads, up to inductor's float reordering; a compile that fails
+    steps eagerly, and the summary says which way its steps ran (`mode` is the LR ramp's there)."""
+    import torch
+
+    from reproduce.train import MODES, range_test, step_mode_of
+
+    cfg = dict(iterations=40, batch_size=64, schedule={"policy": "fixed", "base_lr": 0.01})
+    args = dict(start_lr=1e-3, end_lr=0.05, mode="exp", eval_every=10, eval_images=128)
+    eager = range_test(_cfg(**cfg), **args, root=tmp_path / "eager")
+    real, asked = torch.compile, []
+    monkeypatch.setattr(torch, "compile", lambda m, mode=None: asked.append(mode) or real(m, mode=mode))
+    compiled = range_test(_cfg(**cfg, **MODES["compile+fused"]), **args, root=tmp_path / "compiled")
+    assert asked == [None]  # torch.compile's default mode, as training asks for it
+    assert compiled.path.name == eager.path.name  # how steps run is not part of a run's id
+    assert step_mode_of(eager.summary) == "eager" and step_mode_of(compiled.summary) == "compile+fused"
+    a, b = eager.metrics, compiled.metrics
+    assert a["iteration"].tolist() == b["iteration"].tolist() and a["lr"].tolist() == b["lr"].tolist()
+    assert b["loss"].iloc[0] == pytest.approx(a["loss"].iloc[0], rel=1e-4)
+    # one batch's loss amplifies the rounding differences step by step; the smoothed curve the rules read does not
+    assert b["loss"][:10].tolist() == pytest.approx(a["loss"][:10].tolist(), rel=1e-2)
+    assert b["smoothed_loss"].tolist() == pytest.approx(a["smoothed_loss"].tolist(), rel=2e-2)
+
+    def broken(*_a, **_k):
+        raise RuntimeError("no backend here")
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="torch.compile failed"):
+        fell = range_test(_cfg(**cfg, **MODES["cudagraphs+fused"]), **args, root=tmp_path / "fell")
+    assert fell.summary["step_mode"]["compile_fell_back"] == "RuntimeError: no backend here"
+    assert step_mode_of(fell.summary) == "eager"  # it stepped eagerly, with the fused optimizer it was given
+    assert fell.metrics["smoothed_loss"].tolist() == pytest.approx(a["smoothed_loss"].tolist(), rel=2e-2)
+
+
 def test_shipped_fp16_weights_re_evaluate_to_the_recorded_accuracy(tmp_path, capsys):
     from reproduce.cli import main
     from reproduce.pretrained import evaluate, export
