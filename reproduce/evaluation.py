@@ -26,6 +26,7 @@ class Evaluator:
         self.x = test.x.to(device)
         self.y = test.y.to(device)
         self.exact = None if test.exact is None else test.exact.to(device)
+        self.n_exact = len(test.y) if test.exact is None else int(test.exact.sum())  # counted once, not per evaluation
         self.jpeg_exact = None
         if test.jpeg_x is not None and test.exact is not None:
             self.jpeg_exact = test.jpeg_x[test.exact].to(device)
@@ -56,7 +57,7 @@ class Evaluator:
                 stats += [as_jpeg.float().mean(), (on_exact & ~as_jpeg).sum().float(), (~on_exact & as_jpeg).sum().float()]
         vals = torch.stack(stats).tolist()  # the one host sync of an evaluation
         model.train(was)
-        n_exact = int(self.exact.sum()) if self.exact is not None else len(self.y)
+        n_exact = self.n_exact
         acc = vals[2] if self.exact is not None else vals[0]
         lo, hi = wilson(acc, n_exact)
         out = {"test_accuracy": acc, "test_accuracy_lo95": lo, "test_accuracy_hi95": hi, "test_n": n_exact,
