@@ -39,6 +39,25 @@ MODEL_NAMES = {"resnet20": "ResNet-20", "resnet32": "ResNet-32", "resnet44": "Re
                "keras_cnn": "Keras CNN"}
 
 
+# what a reader calls a run label in a legend (its label stays beside the name, to find it in CLAIMS.md)
+LEGEND_NAMES = {
+    "one_cycle": "DA's 1cycle, He et al.'s net",
+    "one_cycle-smith-log": "Smith's logged schedule, He et al.'s net",
+    "one_cycle-smith-setup": "Smith's logged schedule on his log's net",
+    "one_cycle-smith-net": "DA's 1cycle on the net of Smith's log",
+    "one_cycle-crop_flip": "DA's 1cycle, pad-4 crop + flip",
+    "one_cycle-momentum0.9": "DA's LR cycle, momentum 0.9",
+    "one_cycle-momentum0.95": "DA's LR cycle, momentum 0.95",
+    "step-baseline": "He et al.'s step schedule, 64k it of 128",
+}
+
+
+def legend_name(label: str, n: int) -> str:
+    """``DA's 1cycle, He et al.'s net (one_cycle, n=3)``; a label without a reader's name as it is."""
+    name = LEGEND_NAMES.get(label)
+    return f"{name} ({label}, n={n})" if name else f"{label} (n={n})"
+
+
 def _model_name(results: Results) -> str:
     """The network the runs trained, as a reader writes it (a quick profile's ResNet-20 says so)."""
     models = sorted({MODEL_NAMES.get(m, m) for rs in results.values() for r in rs if (m := r.config.get("model"))})
@@ -64,7 +83,7 @@ def accuracy_curves(results: Results, labels: list[str] | None = None, x: str = 
         ev = pd.concat([r.evals().assign(seed=r.config["seed"]) for r in runs])
         g = ev.groupby(x)["test_accuracy"]
         mean, std = g.mean(), g.std().fillna(0)
-        (line,) = ax.plot(mean.index, mean.values, label=f"{label} (n={len(runs)})")
+        (line,) = ax.plot(mean.index, mean.values, label=legend_name(label, len(runs)))
         ax.fill_between(mean.index, mean - std, mean + std, alpha=0.2)
         if label in paper and paper[label][1] <= 1.5 * float(mean.index.max()):  # a star the runs never reach
             # would squeeze every curve into a corner (a quick run of 700 it against Table 1's 70k)

@@ -443,7 +443,9 @@ def test_c4_figure_draws_smiths_logged_run_from_the_repositorys_copy(tmp_path):
     (e / "metrics.jsonl").write_text((d / "metrics.jsonl").read_text())
     fig = figures.one_cycle_figure(study_results(tmp_path, "05_resnet56_one_cycle", "full"))
     assert "Smith's Caffe ResNet-56" in fig.axes[0].get_title()
-    assert any(line.get_label().startswith("one_cycle-smith-setup") for line in fig.axes[0].get_lines())
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert "Smith's logged schedule on his log's net (one_cycle-smith-setup, n=1)" in labels
+    assert "DA's 1cycle, He et al.'s net (one_cycle, n=1)" in labels
     from reproduce import paper
 
     assert str(paper.REFERENCE).startswith(str(Path(figures.__file__).resolve().parents[1]))  # inside the repository
