@@ -374,6 +374,10 @@ def main(argv=None) -> dict:
     train = load_cifar10(a.data, "train")
     norm = Normalizer("channel", train, a.device)
 
+    def say(what: str) -> None:
+        """One progress line per part on stderr (a lent GPU's log shows how far a stopped benchmark got)."""
+        print(f"[{time.monotonic() - t_start:5.0f} s] {what}", file=sys.stderr, flush=True)
+
     def fresh(mode: str = "eager", channels_last: bool = on_cuda):
         """A freshly seeded model in ``mode`` (channels_last on CUDA), its stepper and its optimizer."""
         torch.manual_seed(0)
@@ -411,6 +415,7 @@ def main(argv=None) -> dict:
         write_json(Path(a.out), out)
 
     # (a) the fast path, eager
+    say(f"eager fast path: {a.model}, batch {a.batch_size}, {a.warmup} + {a.steps} steps, twice")
     model, step_model, opt = fresh()
     start = _flat(model)
     secs = _train_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup)
@@ -440,6 +445,7 @@ def main(argv=None) -> dict:
         "concurrency": [{"processes": 1, "mode": "eager", "images_per_s": results["fast"]["images_per_s"]}],
     }
     save()
+    say(f"eager: {results['fast']['images_per_s']:,.0f} images/s")
     # (b) the standard pipeline
     if a.standard:
         del model, step_model, opt
@@ -452,6 +458,7 @@ def main(argv=None) -> dict:
         out["speedup"] = results["fast"]["images_per_s"] / results["standard"]["images_per_s"]
         del std
         save()
+        say(f"standard pipeline: {results['standard']['images_per_s']:,.0f} images/s")
     else:
         out["speedup"] = None
     # (c) the engine's modes, one process each: what `run-study --step-mode auto` chooses from
@@ -461,6 +468,7 @@ def main(argv=None) -> dict:
         if time.monotonic() - t_start > a.max_seconds:
             modes.append({"mode": name, "images_per_s": None, "skipped": f"over --max-seconds {a.max_seconds:g}"})
             continue
+        say(f"mode {name}" + (" (it compiles first)" if MODES[name]["compile"] else ""))
         t0 = time.monotonic()
         model, stepper, opt = fresh(name)
         secs = _train_steps(stepper, opt, _forever(fast.epoch), a.device, on_cuda, a.steps, a.warmup)
@@ -472,6 +480,8 @@ def main(argv=None) -> dict:
                       "startup_s": max(0.0, took - (a.steps + a.warmup) * a.batch_size / ips)})
         del model, opt, stepper
         save()
+        say(f"mode {name}: {ips:,.0f} images/s, {modes[-1]['startup_s']:.0f} s to start"
+            + (f" (fell back: {modes[-1]['compile_fell_back']})" if modes[-1]["compile_fell_back"] else ""))
     # (d) n processes at once, in the fastest mode that compiled (as `run-study --parallel n` would run them)
     del fast
     if on_cuda:
@@ -487,6 +497,7 @@ def main(argv=None) -> dict:
             conc.append({"processes": n, "mode": conc_mode, "images_per_s": None,
                          "skipped": f"over --max-seconds {a.max_seconds:g}"})
             continue
+        say(f"{n} processes at once, mode {conc_mode}")
         conc.append(concurrent(a, n, conc_mode))
         save()
     out["complete"] = True
