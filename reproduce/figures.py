@@ -237,7 +237,8 @@ def one_cycle_figure(results: Results):
     """05 (C4-C6): ResNet-56 accuracy against iterations; 1cycle mean ± std over seeds."""
     if not results:
         return None
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(15, 4.5), gridspec_kw={"width_ratios": [2, 1]})
+    # panels stacked, 8 in wide: readable where a report prints it at its text width
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 8.5), gridspec_kw={"height_ratios": [5, 3]})
     accuracy_curves(results, ax=ax)
     full = _profile_note(results) == ""
     if full:  # the author's run of C4, from his Caffe log
@@ -252,7 +253,7 @@ def one_cycle_figure(results: Results):
     ax.legend(handles=handles, fontsize=8, loc="lower right")
     ax.set_xscale("log")
     model = _model_name(results)
-    ax.set_title(f"C4-C6: {model}, 1cycle vs constant momentum vs step schedule" + _profile_note(results))
+    ax.set_title(f"C4-C6: {model}\n1cycle vs constant momentum vs step schedule" + _profile_note(results))
     run = (results.get("one_cycle") or next(iter(results.values())))[0]
     plots.schedule_axes(Schedule.from_dict(run.config["schedule"]), run.summary["iterations"], ax=ax2,
                         label="LR", title="1cycle (DA): LR and momentum")
@@ -261,7 +262,7 @@ def one_cycle_figure(results: Results):
         # momentum's line is on the twin axis schedule_axes added; one legend for the panel, below
         # it: inside, any corner covers the LR peak or an end of momentum
         handles = [h for a in fig.axes[1:] for h in a.get_legend_handles_labels()[0]]
-        ax2.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3, frameon=False)
+        ax2.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 
@@ -270,7 +271,7 @@ def weight_decay(results: Results):
     """06 (C7): accuracy against epochs per weight decay, and final accuracy against weight decay."""
     if not results:
         return None
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 4.5))
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 8.5))  # stacked, 8 in wide, as 05
     order = sorted(results, key=lambda k: results[k][0].config["weight_decay"])
     accuracy_curves(results, order, x="epoch", ax=ax)
     ax.set_title("C7: accuracy per weight decay" + _profile_note(results))
@@ -325,10 +326,10 @@ CAPTIONS = {
     "04_clr_vs_fixed_C3": "C3: test accuracy against iterations per policy (mean over seeds); each star is CLR Table 1's "
                           "value at the iteration the paper reports it.",
     "05_resnet56_one_cycle_C4_C6": "C4-C6: test accuracy against iterations (log scale) per schedule, DA Table 1's "
-                                   "value as a star and Smith's logged run dashed; right: the 1cycle's LR and "
+                                   "value as a star and Smith's logged run dashed; below: the 1cycle's LR and "
                                    "momentum against Smith's logged LR.",
-    "06_weight_decay_C7": "C7: test accuracy against epochs per weight decay (left) and the final accuracy with its "
-                          "95 % interval against weight decay (right), the seed blog's values as crosses.",
+    "06_weight_decay_C7": "C7: test accuracy against epochs per weight decay (top) and the final accuracy with its "
+                          "95 % interval against weight decay (below), the seed blog's values as crosses.",
     "07_adam_clr_C8": "C8: test accuracy against epochs, Adam with a fixed LR against CLR triangular.",
     "07_range_test_C8_adam": "C8: the Keras CNN's range test with Adam, the seed post's bounds shaded.",
 }
