@@ -187,7 +187,8 @@ def range_test_figure(results: Results, claim: str):
     for ax in axes.flat[len(runs):]:
         ax.set_visible(False)
     for ax, run in zip(axes.flat, runs):
-        title = f"{claim}: {run.config.get('model', '')}, {run.summary.get('mode', '')} LR sweep"
+        model = run.config.get("model", "")
+        title = f"{claim}: {MODEL_NAMES.get(model, model)}, {run.summary.get('mode', '')} LR sweep"
         if sum(x.config.get("label") == run.config.get("label") for x in runs) > 1:  # one panel per seed
             title += f", seed {run.config.get('seed')}"
         reference = None
