@@ -216,13 +216,15 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
     if bench.get("c4_run_estimate_s"):
         lines.append(f"| one C4 run (9,277 steps of 512, ~95 evaluations), estimated alone from the eager fast path | "
                      f"{bench['c4_run_estimate_s']:.0f} s |")
-    total = full_profile_estimate(bench)
+    total = full_profile_estimate(bench, results_root)
     if total:
-        n_runs, seconds, procs, untimed, mode = total
+        n_runs, seconds, procs, untimed, mode, (n_left, left_s) = total
         bound = (f" (batch {', '.join(map(str, untimed))} not timed: bounded by batch {bench['batch_size']}'s time per "
                  "step)" if untimed else "")
+        at_most = " at most" if untimed else ""
+        left = f"; the {n_left} not stored yet: {left_s / 60:.0f} min{at_most}" if n_left else "; all stored"
         lines.append(f"| the full profile's {bench['model']} runs ({n_runs} runs: C1, C4-C7), estimated, {procs} at a time in step mode {mode}"
-                     f"{bound} | {seconds / 60:.0f} min of GPU time{' at most' if untimed else ''} |")
+                     f"{bound} | {seconds / 60:.0f} min of GPU time{at_most}{left} |")
     measured: dict[tuple[str, int], list[float]] = {}  # (step mode, runs sharing the GPU) -> wall times
     for r in c4:
         measured.setdefault((step_mode_of(r.summary), r.provenance.get("parallel_runs", 1)), []).append(
@@ -240,13 +242,16 @@ def readme_tables(benches: list[dict], results_root: str = "experiments/results"
     return "\n".join(readme_table(b, results_root) for b in benches)
 
 
-def full_profile_estimate(bench: dict) -> tuple[int, float, int, list[int], str] | None:
+def full_profile_estimate(bench: dict, results_root: str = "experiments/results"
+                          ) -> tuple[int, float, int, list[int], str, tuple[int, float]] | None:
     """Runs of the full profile on the benchmark's model, and their estimated GPU wall time in the
     fastest step mode that compiled, with as many at a time as the benchmark found fastest (what
     ``run-study --step-mode auto --parallel auto --time-limit`` plans with), the batch sizes among
-    them the benchmark did not time (their estimate is a bound), and that mode."""
+    them the benchmark did not time (their estimate is a bound), that mode, and how many of the runs
+    ``results_root`` does not hold finished yet with their share of the time: what the loans still owe."""
     from reproduce.lease import STARTUP_S, Estimator, Job, best_parallel, fastest_mode, speeds_of
     from reproduce.models import COST_LIKE
+    from reproduce.results import RunDir
     from reproduce.studies import STUDIES, expand, load_spec
 
     fastest = fastest_mode(bench) or {"mode": "eager"}
@@ -259,7 +264,8 @@ def full_profile_estimate(bench: dict) -> tuple[int, float, int, list[int], str]
     if not jobs or any(s is None for s in seconds):
         return None
     untimed = sorted({j.cfg.batch_size for j in jobs} - {int(bench["batch_size"])})
-    return len(jobs), sum(seconds) / procs, procs, untimed, fastest["mode"]
+    left = [s for j, s in zip(jobs, seconds) if not RunDir(Path(results_root) / j.path.relative_to(j.root)).finished()]
+    return len(jobs), sum(seconds) / procs, procs, untimed, fastest["mode"], (len(left), sum(left) / procs)
 
 
 def timed_before(model: str, batch_size: int, device: str, folder: Path | str | None = None) -> str | None:

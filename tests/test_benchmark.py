@@ -250,3 +250,26 @@ def test_quick_profile_keeps_earlier_measurements_newest_first():
     assert [h["wall_time_s"] for h in second["history"]] == [600]
     assert [h["git"]["commit"][0] for h in with_history(m("c" * 40, 500), second)["history"]] == ["b", "a"]
     assert [h["wall_time_s"] for h in third["history"]] == [400] and "summary_line" not in third["history"][0]
+
+
+def test_the_readme_table_says_what_the_loans_still_owe(tmp_path):
+    """The full-profile estimate also counts the runs the store does not hold finished yet, with their
+    share of the GPU time: a finished run leaves the count, an unfinished folder does not."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from throughput import full_profile_estimate
+
+    from reproduce.lease import Job
+    from reproduce.results import write_json
+    from reproduce.studies import expand, load_spec
+
+    bench = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
+    n, seconds, _, _, _, (left, left_s) = full_profile_estimate(bench, str(tmp_path))
+    assert left == n and left_s == pytest.approx(seconds)
+    cfg, _ = next(c for c in expand(load_spec("06_weight_decay", "full")))
+    done = Job("", cfg, None, root=str(tmp_path)).path
+    done.mkdir(parents=True)
+    write_json(done / "config.json", {})
+    assert full_profile_estimate(bench, str(tmp_path))[5][0] == n  # no summary: not finished
+    write_json(done / "summary.json", {"status": "finished"})
+    left_now, left_s_now = full_profile_estimate(bench, str(tmp_path))[5]
+    assert left_now == n - 1 and 0 < left_s_now < left_s
