@@ -289,6 +289,36 @@ def _progress(job: Job) -> str:
     return f"{job.name} {last_iteration(job.path)}/{job.iterations}"
 
 
+def plan_only(jobs: list[Job], estimator: Estimator, parallel: int, time_limit: float | None) -> int:
+    """Print what a call would do, training nothing: each missing run's estimate, and on ``parallel``
+    lanes in queue order, which would start within ``time_limit`` (less the grace before it) and which
+    would be skipped. A preview from the estimates alone: a real call re-estimates from the runs it
+    finishes, and may start a run alone that fits only that way."""
+    queue = [j for j in jobs if j.status == "queued"]
+    for job in queue:
+        job.done = checkpoint_iteration(job.path)
+    limit = None if time_limit is None else time_limit - GRACE_S
+    lanes = [0.0] * max(1, parallel)
+    fits, total = 0, 0.0
+    for job in queue:
+        est = estimator(job, parallel)
+        lane = min(range(len(lanes)), key=lanes.__getitem__)
+        start = lanes[lane]
+        if est is None:
+            print(f"would start {job.name} at ~{fmt_seconds(start)}: no speed measured for it here (unknown length)")
+            continue
+        if limit is not None and start + est > limit:
+            print(f"would skip  {job.name}: needs ~{fmt_seconds(est)}, ~{fmt_seconds(max(0.0, limit - start))} left")
+            continue
+        lanes[lane] = start + est
+        fits, total = fits + 1, total + est
+        print(f"would start {job.name} at ~{fmt_seconds(start)}, estimate {fmt_seconds(est)}")
+    print(f"plan only: {fits} of {len(queue)} run(s) would start"
+          + ("" if limit is None else f" in {fmt_seconds(time_limit)}") + f", ~{fmt_seconds(total)} of runs, "
+          f"{len(jobs) - len(queue)} stored; nothing was trained", flush=True)
+    return 0
+
+
 def run_lease(jobs: list[Job], *, time_limit: float | None, parallel: int, estimator: Estimator,
               child_args: list[str], log_dir: Path, report_every: float = 30.0, stretch: bool = False) -> int:
     """Run ``jobs`` (already filtered to the missing ones) under the limit; 0 when all finished,

@@ -22,6 +22,7 @@ from .lease import (
     best_parallel,
     mode_startup_s,
     parse_target,
+    plan_only,
     run_lease,
     stored_benchmarks,
     stored_seconds_per_iteration,
@@ -37,9 +38,9 @@ def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
     if a.step_mode != "auto":
         return a.step_mode
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if not dev.startswith("cuda"):
+    if not (dev.startswith("cuda") or getattr(a, "as_device", None)):
         return None
-    mode = best_mode(a.benchmark, device_name(dev))
+    mode = best_mode(a.benchmark, getattr(a, "as_device", None) or device_name(dev))
     return None if mode == "auto" else mode
 
 
@@ -53,7 +54,7 @@ def _spec(a: argparse.Namespace, file: str) -> dict:
 def cmd_run_study(a: argparse.Namespace) -> int:
     if a.benchmark is None:
         a.benchmark = stored_benchmarks()
-    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0]:
+    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0] or a.plan:
         return _run_lease(a)
     spec = _spec(a, a.file[0])
     if (mode := _step_mode(a, spec.get("device"))) is not None:
@@ -102,12 +103,13 @@ def _run_lease(a: argparse.Namespace) -> int:
             jobs.append(job)
     todo = [j for j in jobs if j.status == "queued"]
     dev = todo[0].cfg.device if todo else "cpu"
+    name = a.as_device or device_name(dev)  # the GPU whose measured speeds plan the queue
     mode = _step_mode(a, dev) if todo else None
-    speeds = benchmark_speeds(a.benchmark, device_name(dev), mode) if todo else {}
+    speeds = benchmark_speeds(a.benchmark, name, mode) if todo else {}
     parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
-    stored = stored_seconds_per_iteration([j.root for j in jobs], device_name(dev), mode) if todo else {}
-    estimator = Estimator(speeds, STARTUP_S + (mode_startup_s(a.benchmark, device_name(dev), mode) if todo else 0.0),
-                          eager=benchmark_speeds(a.benchmark, device_name(dev)) if todo else {}, stored=stored)
+    stored = stored_seconds_per_iteration([j.root for j in jobs], name, mode) if todo else {}
+    estimator = Estimator(speeds, STARTUP_S + (mode_startup_s(a.benchmark, name, mode) if todo else 0.0),
+                          eager=benchmark_speeds(a.benchmark, name) if todo else {}, stored=stored)
     limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
     print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
           f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'} "
@@ -115,6 +117,8 @@ def _run_lease(a: argparse.Namespace) -> int:
           f"speeds from {'the benchmark ' + ' + '.join(a.benchmark) if speeds else 'runs measured in this call'}"
           + (f" and {len(stored)} kind(s) of stored run on this GPU in this mode" if stored else ""),
           flush=True)
+    if a.plan:
+        return plan_only(jobs, estimator, parallel, a.time_limit)
     child = [x for k in ("data", "device", "out") if getattr(a, k) is not None for x in (f"--{k}", getattr(a, k))]
     if mode:
         child += ["--step-mode", mode]
@@ -209,6 +213,12 @@ def add_commands(sub) -> None:
     r.add_argument("--step-mode", choices=[*MODES, "auto"], default="auto",
                    help="how steps run, results unchanged (eager, fused optimizer, torch.compile, CUDA graphs); "
                         "auto (default): the fastest the benchmark measured on this GPU, else eager")
+    r.add_argument("--plan", action="store_true",
+                   help="train nothing: print the queue, each run's estimate and which would start in --time-limit "
+                        "(a preview: a real call decides as it goes, from the times it measures)")
+    r.add_argument("--as-device", metavar="NAME",
+                   help="plan with the speeds measured on this GPU (its benchmark JSONs and stored runs), e.g. "
+                        "'NVIDIA H200': preview a loan from any machine (with --plan)")
     r.add_argument("--stretch", action="store_true",
                    help="with --time-limit: a run estimated longer than the whole limit even alone (C6's 64k "
                         "iterations on a slow path) starts alone when nothing else runs, trains until the deadline "

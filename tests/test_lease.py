@@ -352,3 +352,30 @@ def test_every_study_target_the_docs_give_a_loan_names_runs_that_exist():
         file, labels = parse_target(target)
         known = {cfg.label for cfg, _ in expand(read_spec(str(ROOT / file)))}
         assert set(labels or []) <= known, (target, sorted(known))
+
+
+def test_plan_previews_what_a_call_would_start_and_trains_nothing(tmp_path, capsys):
+    """A loan is planned before it starts: --plan prints each missing run's estimate and which would
+    start in the limit, trains nothing; --as-device plans with another GPU's measured speeds."""
+    spec = _spec(tmp_path, iterations=30)
+    # 30 x 32 images and 4 evaluations at 100 images/s, with start-up and margin: ~3.4 min a run; 460 s hold two,
+    # one after the other, and not a third
+    bench = _bench(tmp_path)
+    three = _spec(tmp_path, iterations=30, seeds=(0, 1, 2), name="three.yaml")
+    rc = main(["run-study", str(three), "--time-limit", "460", "--benchmark", str(bench), "--out", str(tmp_path / "r"),
+               "--plan"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "would start clr s0 at ~0 s, estimate 3.4 min" in out and "would start clr s1 at ~3.4 min" in out
+    assert "would skip  clr s2: needs ~3.4 min, ~30 s left" in out  # 460 s less the 20 s grace
+    assert "plan only: 2 of 3 run(s) would start in 7.7 min" in out and "nothing was trained" in out
+    assert not (tmp_path / "r").exists()
+    gpu = tmp_path / "gpu.json"  # the same model timed on a GPU this machine is not: 10x the speed
+    gpu.write_text(json.dumps(json.loads(bench.read_text()) | {"device_name": "GPU X",
+                                                                "pipelines": {"fast": {"images_per_s": 1000.0}}}))
+    rc = main(["run-study", str(spec), "--time-limit", "360", "--benchmark", str(gpu), "--out", str(tmp_path / "r"),
+               "--plan", "--as-device", "GPU X"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "plan only: 2 of 2 run(s) would start" in out and "estimate 43 s" in out, out
+    rc = main(["run-study", str(spec), "--benchmark", str(gpu), "--out", str(tmp_path / "r"), "--plan"])
+    assert rc == 0 and "unknown length" in capsys.readouterr().out  # this CPU has no measured speed there
