@@ -117,7 +117,7 @@ def schedules_overview(results: Results | None = None):
         ("time-based decay d=1e-3", Schedule("time_decay", 0.1, decay=1e-3), 5000),
         ("exponential decay d=1e-3", Schedule("exponential_decay", 0.1, decay=1e-3), 5000),
     ]
-    fig, axes = plt.subplots(3, 3, figsize=(14, 9))
+    fig, axes = plt.subplots(3, 3, figsize=(9.5, 8))  # under 10 in: a report's text width still reads it
     for ax, (title, s, n) in zip(axes.flat, cases):
         plots.schedule_axes(s, n, ax=ax, label=title)
         ax.title.set_fontsize(9)
@@ -141,7 +141,7 @@ def pytorch_schedulers(results: Results | None = None):
         return lrs
 
     n = 9277
-    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(14, 4))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 4))
     ax.plot(walk(lambda o: torch.optim.lr_scheduler.OneCycleLR(o, max_lr=0.8, total_steps=n), n),
             label="torch OneCycleLR defaults")
     smith = Schedule("one_cycle", 0.08, 0.8, 4003, total_iterations=n, final_lr=0.0008)
