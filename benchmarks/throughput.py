@@ -258,13 +258,13 @@ def full_profile_estimate(bench: dict, results_root: str = "experiments/results"
     speeds = speeds_of(bench, fastest["mode"])
     procs = best_parallel(speeds)
     est = Estimator(speeds, STARTUP_S + float(fastest.get("startup_s") or 0.0), eager=speeds_of(bench))
-    jobs = [Job(study, cfg, range_args) for study in STUDIES for cfg, range_args in expand(load_spec(study, "full"))
+    jobs = [Job(study, cfg, range_args, root=results_root) for study in STUDIES for cfg, range_args in expand(load_spec(study, "full"))
             if bench["model"] in (cfg.model, COST_LIKE.get(cfg.model))]
     seconds = [est(j, procs) for j in jobs]
     if not jobs or any(s is None for s in seconds):
         return None
     untimed = sorted({j.cfg.batch_size for j in jobs} - {int(bench["batch_size"])})
-    left = [s for j, s in zip(jobs, seconds) if not RunDir(Path(results_root) / j.path.relative_to(j.root)).finished()]
+    left = [s for j, s in zip(jobs, seconds) if not RunDir(j.path).finished()]
     return len(jobs), sum(seconds) / procs, procs, untimed, fastest["mode"], (len(left), sum(left) / procs)
 
 

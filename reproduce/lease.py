@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .models import COST_LIKE
 from .results import DEFAULT_ROOT, RunDir, find_runs, last_iteration, read_json
-from .train import TrainConfig, range_key, run_dir, step_mode_of
+from .train import TrainConfig, step_mode_of, study_run_dir
 
 STARTUP_S = 25.0  # a child's Python, CUDA and data start, and cuDNN's autotuning
 MARGIN = 1.15  # estimates are stretched by this much before a run is started
@@ -61,7 +61,7 @@ class Job:
 
     @property
     def path(self) -> Path:
-        return run_dir(self.cfg, self.root, None if self.range_args is None else range_key(**self.range_args)).path
+        return study_run_dir(self.cfg, self.range_args, self.root).path
 
     @property
     def iterations(self) -> int:

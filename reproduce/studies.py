@@ -22,7 +22,7 @@ from typing import Any
 import yaml
 
 from .results import DEFAULT_ROOT, Run
-from .train import MODES, TrainConfig, range_test, train
+from .train import MODES, TrainConfig, range_test, study_run_dir, train
 
 STUDIES = (
     "01_schedules",
@@ -238,13 +238,8 @@ def missing_runs(spec: dict[str, Any]) -> list[str]:
 
 def listed_run_paths(root: Path | str = DEFAULT_ROOT, experiments: Path = EXPERIMENTS) -> set[Path]:
     """Where every run that a study file lists (every profile's, the ImageNet ones too) lives under ``root``."""
-    from .train import range_key, run_dir
-
-    paths = set()
-    for path in sorted(experiments.glob("*/*.yaml")):
-        for cfg, range_args in expand(read_spec(path, need_runs=False)):
-            paths.add(run_dir(cfg, root, range_key(**range_args) if range_args is not None else None).path)
-    return paths
+    return {study_run_dir(cfg, range_args, root).path for path in sorted(experiments.glob("*/*.yaml"))
+            for cfg, range_args in expand(read_spec(path, need_runs=False))}
 
 
 def unlisted_runs(root: Path | str = DEFAULT_ROOT, experiments: Path = EXPERIMENTS) -> list[Path]:

@@ -38,9 +38,9 @@ def _step_mode(a: argparse.Namespace, device: str | None) -> str | None:
     if a.step_mode != "auto":
         return a.step_mode
     dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    if not (dev.startswith("cuda") or getattr(a, "as_device", None)):
+    if not (dev.startswith("cuda") or a.as_device):
         return None
-    mode = best_mode(a.benchmark, getattr(a, "as_device", None) or device_name(dev))
+    mode = best_mode(a.benchmark, a.as_device or device_name(dev))
     return None if mode == "auto" else mode
 
 
@@ -54,7 +54,7 @@ def _spec(a: argparse.Namespace, file: str) -> dict:
 def cmd_run_study(a: argparse.Namespace) -> int:
     if a.benchmark is None:
         a.benchmark = stored_benchmarks()
-    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0] or a.plan:
+    if len(a.file) > 1 or a.time_limit is not None or a.parallel is not None or ":" in a.file[0] or a.plan or a.as_device:
         return _run_lease(a)
     spec = _spec(a, a.file[0])
     if (mode := _step_mode(a, spec.get("device"))) is not None:
@@ -81,6 +81,9 @@ def _run_lease(a: argparse.Namespace) -> int:
 
     if a.time_limit is not None and not a.time_limit > 0:
         raise ValueError(f"time-limit={a.time_limit} is invalid: expected seconds > 0")
+    if a.as_device and not a.plan:  # another GPU's speeds would plan the runs this machine trains
+        raise ValueError(f"as-device={a.as_device!r} is invalid here: it plans with another GPU's speeds, so it "
+                         "goes with --plan only")
     if a.parallel not in (None, "auto") and not (a.parallel.isdigit() and int(a.parallel) > 0):
         raise ValueError(f"parallel={a.parallel!r} is invalid: expected a number of processes > 0, or auto")
     jobs: list[Job] = []

@@ -362,6 +362,11 @@ def run_dir(cfg: TrainConfig, root: Path | str = DEFAULT_ROOT, range_args: dict 
     return RunDir(Path(root) / cfg.experiment / run_id(cfg.to_dict() | (range_args or {})))
 
 
+def study_run_dir(cfg: TrainConfig, range_args: dict | None, root: Path | str = DEFAULT_ROOT) -> RunDir:
+    """Where a study file's entry is stored: ``range_args`` as the file gives them (None for a training run)."""
+    return run_dir(cfg, root, None if range_args is None else range_key(**range_args))
+
+
 # ---------------------------------------------------------------- the loop
 
 

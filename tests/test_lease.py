@@ -280,6 +280,7 @@ def test_targets_and_benchmarks_from_other_devices(tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["--time-limit", "0"], "time-limit=0.0 is invalid"),
     (["--parallel", "two"], "parallel='two' is invalid"),
+    (["--as-device", "NVIDIA H200"], "as-device='NVIDIA H200' is invalid here"),  # without --plan: never trains
 ])
 def test_bad_lease_arguments_are_one_line(tmp_path, capsys, args, message):
     assert main(["run-study", str(_spec(tmp_path)), *args]) == 2
