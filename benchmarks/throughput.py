@@ -320,7 +320,8 @@ def _forever(loader_epochs):
         epoch += 1
 
 
-def main(argv=None) -> dict:
+def parser() -> argparse.ArgumentParser:
+    """The command line (apart from ``main`` so a prepared loan's lines can be checked without running them)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="resnet56")
     p.add_argument("--batch-size", type=int, default=512)
@@ -357,7 +358,11 @@ def main(argv=None) -> dict:
     p.add_argument("--worker", help=argparse.SUPPRESS)  # a concurrent worker: its barrier folder
     p.add_argument("--worker-mode", choices=list(MODES), default="eager", help=argparse.SUPPRESS)
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
-    a = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> dict:
+    a = parser().parse_args(argv)
     if a.readme:
         write_readme(stored_benches(a.out))
         return {}

@@ -342,19 +342,6 @@ def test_a_modes_only_benchmark_adds_to_an_earlier_one_of_the_same_gpu(tmp_path)
     assert benchmark_speeds([*paths, str(again)], "GPU X") == {("resnet56", 512): {1: 110.0, 2: 150.0}}
 
 
-def test_every_study_target_the_docs_give_a_loan_names_runs_that_exist():
-    """The loan lines (docs/gpu.md) are what a lent GPU runs, unedited: a label there that no study
-    file has would cost a loan."""
-    import re
-
-    targets = re.findall(r"(experiments/full/\w+\.yaml(?::[\w.,-]+)?)", (ROOT / "docs" / "gpu.md").read_text())
-    assert any("step-baseline" in t for t in targets)
-    for target in targets:
-        file, labels = parse_target(target)
-        known = {cfg.label for cfg, _ in expand(read_spec(str(ROOT / file)))}
-        assert set(labels or []) <= known, (target, sorted(known))
-
-
 def test_plan_previews_what_a_call_would_start_and_trains_nothing(tmp_path, capsys):
     """A loan is planned before it starts: --plan prints each missing run's estimate and which would
     start in the limit, trains nothing; --as-device plans with another GPU's measured speeds."""
