@@ -85,10 +85,11 @@ for shard in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 te
     [ -f "$DATA/$shard.npz" ] || fail "data=$DATA lacks $shard.npz: expected every part unpacked there; the machine was \
 released between the calls (files outside \$OUT last ~30 s): stage again and send the calls back to back"
 done
-mkdir -p runs/results && { cp -rn "$STORE"/. runs/results/ 2>/dev/null || true; }  # cp -n may exit 1 on a skip
-# the deadline is SECONDS - 20, and run-study stops its runs 20 s before that, so their checkpoints land in time
+mkdir -p runs/results runs/logs && { cp -rn "$STORE"/. runs/results/ 2>/dev/null || true; }  # cp -n may exit 1 on a skip
+# the deadline is SECONDS - 20, and run-study stops its runs 20 s before that, so their checkpoints land in time;
+# the benchmarks merge in run-study's own order (the first full one, the later ones by name), then this loan's
 timeout -s TERM "$secs" "$PY" -m reproduce run-study "${TARGETS[@]}" --data "$DATA" --out runs/results \
     --log-dir runs/logs --time-limit $((secs - 20)) --parallel auto \
-    --benchmark benchmarks/results/throughput*.json "$BENCH"/modes*.json
+    --benchmark benchmarks/results/throughput.json benchmarks/results/throughput-*.json "$BENCH"/modes*.json
 echo "# run-study exit $? (0: every target stored; 3: some remain for the next loan)"
 tar czf "$OUT/results.tgz" --exclude=checkpoint.pt -C runs results logs && ls -l "$OUT/results.tgz"
