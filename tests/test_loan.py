@@ -68,6 +68,7 @@ def test_the_dry_loan_plans_every_target_in_the_order_the_script_lists_them(tmp_
     r = _loan(tmp_path, "train", ".stage/part2", "540", LOAN_STORE=str(tmp_path / "empty"))
     assert r.returncode == 0, r.stdout + r.stderr
     assert "limit 520 s" in r.stdout and "nothing was trained" in r.stdout
+    assert (tmp_path / "out" / "train.log").read_text() == r.stdout
     planned = re.findall(r"^would (?:start|skip) +(\S+ s\d+)", r.stdout, re.M)
     expected = []
     for target in _targets():

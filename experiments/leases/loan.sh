@@ -53,6 +53,8 @@ fi
 export PYTHONPATH=. PYTHONUNBUFFERED=1 CLR_REPRO_COMMIT CLR_REPRO_DIRTY=0
 
 exec > >(tee "$OUT/$step.log") 2>&1  # what the reply's tail cuts off comes back whole
+tee_pid=$!
+trap 'exec >&- 2>&-; wait "$tee_pid"' EXIT  # the log is whole before the command returns and $OUT is read
 echo "# loan.sh $step at $(date -u +%FT%TZ), commit $CLR_REPRO_COMMIT$([ "$DRY" = 1 ] && echo ' (dry)')"
 if [ "$DRY" != 1 ]; then
     nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
@@ -78,8 +80,9 @@ secs=$3
 [[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 60 ] && [ "$secs" -le 590 ] \
     || fail "SECONDS=${secs@Q} is invalid: expected a whole number from 60 to 590 (a command may run 600 s)"
 if [ "$DRY" = 1 ]; then
-    exec "$PY" -m reproduce run-study "${TARGETS[@]}" --out "$STORE" --time-limit $((secs - 20)) \
+    "$PY" -m reproduce run-study "${TARGETS[@]}" --out "$STORE" --time-limit $((secs - 20)) \
         --parallel auto --plan --as-device "${LOAN_AS_DEVICE:-NVIDIA H200}"
+    exit
 fi
 for shard in data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5 test_batch test_batch_jpeg; do
     [ -f "$DATA/$shard.npz" ] || fail "data=$DATA lacks $shard.npz: expected every part unpacked there; the machine was \
