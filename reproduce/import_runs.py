@@ -1,5 +1,12 @@
 """Bring runs back from a GPU machine: the finished run folders of an archive, checked, into the store.
 
+A loan run by ``experiments/leases/loan.sh`` returns its ``$OUT`` folder: ``results.tgz``, the
+benchmark JSONs it measured (``modes*.json``) and a log per command. Given that folder,
+``import-runs`` also files the JSONs beside the stored ones under dated names
+(``benchmarks/results/throughput-modes-<date>-<gpu>.json``, ``throughput-b128-…`` for another batch),
+which every later ``run-study`` and the README's performance table read, and the logs as one lease log
+(``experiments/leases/<date>-<gpu>.log``).
+
 A lent GPU's runs come back as a tarball, and the minutes after a loan are few. What may enter
 ``experiments/results/`` is a finished run (``summary.json``) whose folder name is its config's id,
 whose provenance names a clean commit, the command, the device and the data's checksum, and whose
@@ -19,9 +26,80 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .lease import BENCHMARKS
 from .results import DEFAULT_ROOT, read_json, run_id
 
 LEFT_BEHIND = ("checkpoint.pt", "checkpoint.tmp")  # a finished run needs neither; they are megabytes
+LEASES = Path("experiments/leases")  # what each loan's commands printed
+LOAN_ARCHIVE = "results.tgz"  # what loan.sh leaves in $OUT beside its logs and benchmark JSONs
+LOAN_STEPS = ("bench", "train")  # loan.sh's two commands, in the order a loan runs them
+
+
+def loan_archive(source: Path | str) -> Path | None:
+    """The results archive of a loan's returned folder (``loan.sh``'s ``$OUT``), else None."""
+    path = Path(source) / LOAN_ARCHIVE
+    return path if Path(source).is_dir() and path.is_file() else None
+
+
+def _log_header(folder: Path) -> dict[str, str]:
+    """``date``, ``commit`` and ``gpu`` from the loan's logs (``# loan.sh STEP at DATE..., commit C`` and
+    ``# gpu: NAME``), the first log that says each."""
+    found: dict[str, str] = {}
+    for step in LOAN_STEPS:
+        log = folder / f"{step}.log"
+        text = log.read_text(errors="replace") if log.exists() else ""
+        if m := re.search(r"^# loan\.sh \w+ at (\d{4}-\d\d-\d\d)\S*, commit (\S+)", text, re.M):
+            found.setdefault("date", m.group(1))
+            found.setdefault("commit", m.group(2))
+        if m := re.search(r"^# gpu: (.+)$", text, re.M):
+            found.setdefault("gpu", m.group(1).strip())
+    return found
+
+
+def gpu_slug(name: str) -> str:
+    """``h100`` for "NVIDIA H100 80GB HBM3": the model in a GPU's name, as the stored file names give it."""
+    m = re.search(r"\b([A-Za-z]+\d+[A-Za-z]?)\b", name.replace("NVIDIA", ""))
+    return (m.group(1) if m else re.sub(r"\W+", "-", name).strip("-") or "gpu").lower()
+
+
+def _free(path: Path) -> Path:
+    """``path``, or ``name-2``, ``name-3``... where a file of that name exists (a second loan that day)."""
+    out, k = path, 1
+    while out.exists():
+        k += 1
+        out = path.with_name(f"{path.stem}-{k}{path.suffix}")
+    return out
+
+
+def file_loan(folder: Path | str, *, dry_run: bool = False, benchmarks: Path | str = BENCHMARKS,
+              leases: Path | str = LEASES) -> list[str]:
+    """File a loan's benchmark JSONs (those that timed a step mode) and its logs; a line for each file
+    written (``would file`` with ``dry_run``)."""
+    folder, lines = Path(folder), []
+    head = _log_header(folder)
+    day = head.get("date", "unknown-date")
+    for src in sorted(folder.glob("modes*.json")):
+        bench = read_json(src)
+        if not any(m.get("images_per_s") for m in bench.get("modes", [])):
+            continue  # stopped before it timed a mode: nothing to estimate from
+        kind = "modes" if bench.get("batch_size") == 512 else f"b{bench.get('batch_size')}"
+        dest = _free(Path(benchmarks) / f"throughput-{kind}-{day}-{gpu_slug(bench.get('device_name') or head.get('gpu', ''))}.json")
+        lines.append(f"{'would file' if dry_run else 'filed'} {src.name} as {dest}")
+        if not dry_run:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, dest)
+    logs = [(step, folder / f"{step}.log") for step in LOAN_STEPS if (folder / f"{step}.log").exists()]
+    if logs:
+        gpu = head.get("gpu", "an unnamed GPU")
+        dest = _free(Path(leases) / f"{day}-{gpu_slug(gpu)}.log")
+        lines.append(f"{'would file' if dry_run else 'filed'} {', '.join(p.name for _, p in logs)} as {dest}")
+        if not dry_run:
+            text = (f"# GPU loan of {day}, {gpu}, commit {head.get('commit', '?')}: what each command of "
+                    "experiments/leases/loan.sh printed.\n")
+            text += "".join(f"\n## loan.sh {step}\n{p.read_text(errors='replace')}" for step, p in logs)
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
+    return lines
 
 
 @contextmanager
@@ -107,7 +185,7 @@ def import_runs(source: Path | str, into: Path | str = DEFAULT_ROOT, *, dry_run:
     Returns one row per run: study, run, verdict, reason."""
     into = Path(into)
     rows = []
-    with _opened(Path(source)) as root:
+    with _opened(loan_archive(source) or Path(source)) as root:
         runs = sorted({c.parent for c in root.rglob("config.json")})
         if not runs:
             raise ValueError(f"source={str(source)!r} is invalid: it holds no run folder (<study>/<run-id>/config.json)")

@@ -134,10 +134,14 @@ def _run_lease(a: argparse.Namespace) -> int:
 def cmd_import_runs(a: argparse.Namespace) -> int:
     """0 when every run of the archive is in the store now (or would be, with --dry-run); 3 when some
     were left out (each named with its reason)."""
-    from .import_runs import import_runs, report
+    from .import_runs import file_loan, import_runs, loan_archive, report
 
     rows = import_runs(a.source, a.into, dry_run=a.dry_run, allow_dirty=a.allow_dirty)
     print(report(rows))
+    if loan_archive(a.source):  # a loan's whole folder: its benchmarks and logs come home too
+        print("\n".join(file_loan(a.source, dry_run=a.dry_run)))
+        print("next: python benchmarks/throughput.py --readme (the performance table), then "
+              "python -m reproduce study --profile full --no-train (notebooks, figures, CLAIMS.md); commit")
     return 0 if all(r["verdict"] in ("import", "stored") for r in rows) else 3
 
 
@@ -235,8 +239,11 @@ def add_commands(sub) -> None:
                                    "full-profile run used the data the stored full-profile runs used. Unfinished runs, "
                                    "runs that differ from a stored one of the same id, and runs of an uncommitted "
                                    "tree are named with the reason and left out; checkpoints are never copied.",
-                       epilog="example: python -m reproduce import-runs /tmp/loan/results.tgz --dry-run")
-    i.add_argument("source", help="a tar archive (.tgz) or a folder holding <study>/<run-id>/ run folders")
+                       epilog="example: python -m reproduce import-runs /tmp/loan/results.tgz --dry-run; given the "
+                              "folder a loan of experiments/leases/loan.sh returned, its results.tgz is imported and "
+                              "its benchmark JSONs and logs are filed too (benchmarks/results/, experiments/leases/)")
+    i.add_argument("source", help="a tar archive (.tgz), a folder holding <study>/<run-id>/ run folders, or a loan's "
+                                  "returned folder (results.tgz, modes*.json, bench.log, train.log)")
     i.add_argument("--into", default=str(DEFAULT_ROOT), help="results store (default %(default)s)")
     i.add_argument("--dry-run", action="store_true", help="check and report, copy nothing")
     i.add_argument("--allow-dirty", action="store_true", help="also import runs of a tree with uncommitted changes")

@@ -119,3 +119,51 @@ def test_bad_sources_are_one_line(tmp_path, capsys, make, message):
     assert main(["import-runs", str(make(tmp_path)), "--into", str(tmp_path / "store")]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+def _loan_folder(tmp_path, archive, modes: dict, log_gpu="NVIDIA H200") -> Path:
+    """What loan.sh leaves in $OUT: the archive, the benchmark JSONs it measured and a log per command."""
+    out = tmp_path / "out"
+    out.mkdir()
+    shutil.copyfile(archive, out / "results.tgz")
+    for name, bench in modes.items():
+        (out / name).write_text(json.dumps(bench))
+    (out / "bench.log").write_text(f"# loan.sh bench at 2026-12-08T10:00:00Z, commit abc1234\n# gpu: {log_gpu}\nbench\n")
+    (out / "train.log").write_text(f"# loan.sh train at 2026-12-08T10:04:00Z, commit abc1234\n# gpu: {log_gpu}\nruns\n")
+    return out
+
+
+def test_a_loans_folder_brings_its_runs_benchmarks_and_logs_home(loan, tmp_path, capsys, monkeypatch):
+    """Given loan.sh's returned folder, the runs are imported from its archive, each benchmark JSON that
+    timed a mode is filed under a dated name run-study reads (another batch apart; one that timed nothing
+    is left), and the logs become one lease log; a second loan that day never overwrites the first."""
+    store, archive = loan
+    timed = json.loads((ROOT / "benchmarks" / "results" / "throughput-modes-2026-11-26-h200.json").read_text())
+    out = _loan_folder(tmp_path, archive, {"modes.json": timed, "modes128.json": timed | {"batch_size": 128},
+                                           "modes_empty.json": timed | {"modes": []}})
+    monkeypatch.chdir(tmp_path)
+    assert main(["import-runs", str(out), "--into", str(store), "--dry-run"]) == 3
+    said = capsys.readouterr().out
+    assert "would file modes.json as benchmarks/results/throughput-modes-2026-12-08-h200.json" in said
+    assert not (tmp_path / "benchmarks").exists() and not (store / C4.parent.name).exists()
+    assert main(["import-runs", str(out), "--into", str(store)]) == 3  # the unfinished C1 run stays out
+    said = capsys.readouterr().out
+    assert (store / C4.parent.name / C4.name / "summary.json").exists()
+    filed = tmp_path / "benchmarks" / "results"
+    assert sorted(p.name for p in filed.iterdir()) == ["throughput-b128-2026-12-08-h200.json",
+                                                      "throughput-modes-2026-12-08-h200.json"]
+    assert json.loads((filed / "throughput-modes-2026-12-08-h200.json").read_text()) == timed
+    log = (tmp_path / "experiments" / "leases" / "2026-12-08-h200.log").read_text()
+    assert log.startswith("# GPU loan of 2026-12-08, NVIDIA H200, commit abc1234")
+    assert log.index("## loan.sh bench") < log.index("bench\n") < log.index("## loan.sh train") < log.index("runs\n")
+    assert "next: python benchmarks/throughput.py --readme" in said
+    main(["import-runs", str(out), "--into", str(store)])
+    assert (filed / "throughput-modes-2026-12-08-h200-2.json").exists()
+    assert (tmp_path / "experiments" / "leases" / "2026-12-08-h200-2.log").exists()
+
+
+def test_gpu_names_give_the_stored_file_names():
+    from reproduce.import_runs import gpu_slug
+
+    assert [gpu_slug(n) for n in ("NVIDIA H100 80GB HBM3", "NVIDIA H200", "NVIDIA A100-SXM4-80GB")] == \
+        ["h100", "h200", "a100"]

@@ -57,7 +57,7 @@ tee_pid=$!
 trap 'exec >&- 2>&-; wait "$tee_pid"' EXIT  # the log is whole before the command returns and $OUT is read
 echo "# loan.sh $step at $(date -u +%FT%TZ), commit $CLR_REPRO_COMMIT$([ "$DRY" = 1 ] && echo ' (dry)')"
 if [ "$DRY" != 1 ]; then
-    nvidia-smi --query-gpu=name,memory.total --format=csv,noheader || true
+    echo "# gpu: $(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -1)"  # import-runs names files by it
     "$PY" "$part/unpack_cifar10.py" "$DATA" || fail "unpacking $part into $DATA failed (its output is above)"
 fi
 
