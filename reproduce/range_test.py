@@ -189,6 +189,17 @@ def suggest(history: pd.DataFrame, mode: str, rise_fraction: float = 0.1) -> dic
     return out
 
 
+def check_lr_range(start_lr: float, end_lr: float, mode: str) -> None:
+    """A range test's LRs rise from ``start_lr`` to ``end_lr`` (an exponential one from above 0): checked
+    before anything is loaded, so a swapped pair is one line, not a data load and a model build later."""
+    if mode not in MODES:
+        raise ValueError(f"mode={mode!r} is invalid: expected one of {', '.join(MODES)}")
+    if not (start_lr > 0 if mode == "exp" else start_lr >= 0):
+        raise ValueError(f"start_lr={start_lr!r} is invalid: expected a number {'> 0' if mode == 'exp' else '>= 0'}")
+    if not (math.isfinite(end_lr) and end_lr > start_lr):
+        raise ValueError(f"end_lr={end_lr!r} is invalid: expected a finite number > start_lr ({start_lr}): the LR rises")
+
+
 def lr_range_test(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -221,14 +232,9 @@ def lr_range_test(
     restored anyway). ``forward_backward(inputs, targets) -> loss`` replaces zeroing the gradients,
     ``criterion(model(inputs), targets)`` and its backward (a compiled step, say).
     """
-    if mode not in MODES:
-        raise ValueError(f"mode={mode!r} is invalid: expected one of {', '.join(MODES)}")
+    check_lr_range(start_lr, end_lr, mode)
     if not (isinstance(num_iter, int) and num_iter >= 2):
         raise ValueError(f"num_iter={num_iter!r} is invalid: expected an integer >= 2")
-    if not (start_lr > 0 if mode == "exp" else start_lr >= 0):
-        raise ValueError(f"start_lr={start_lr!r} is invalid: expected a number {'> 0' if mode == 'exp' else '>= 0'}")
-    if not (math.isfinite(end_lr) and end_lr > start_lr):
-        raise ValueError(f"end_lr={end_lr!r} is invalid: expected a finite number > start_lr ({start_lr})")
     if not (0 <= smooth < 1):
         raise ValueError(f"smooth={smooth!r} is invalid: expected a number in [0, 1)")
     if not (diverge > 1):

@@ -161,6 +161,8 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 def cmd_study(a: argparse.Namespace) -> int:
     from .notebooks import run_profile
 
+    if a.out and not a.train:  # rendering only: a mistyped store would redraw every notebook with nothing run
+        _store(a.out)
     try:
         return run_profile(profile=a.profile, only=a.only, out=a.out, train_missing=a.train, data=a.data)
     except KeyboardInterrupt:  # Ctrl-C: one line, not papermill's 45-line traceback
@@ -169,9 +171,18 @@ def cmd_study(a: argparse.Namespace) -> int:
         return 130
 
 
+def _store(results: str) -> str:
+    """A results store that exists: a mistyped one would render every claim as not run, over the real files."""
+    if not Path(results).is_dir():
+        raise ValueError(f"results={results!r} is invalid: expected the results store, a folder of <study>/<run-id>/ "
+                         f"run folders (default {DEFAULT_ROOT})")
+    return results
+
+
 def cmd_figures(a: argparse.Namespace) -> int:
     from .figures import make_all
 
+    _store(a.results)
     for path in make_all(a.results, a.dest):
         print(path)
     return 0
@@ -180,7 +191,7 @@ def cmd_figures(a: argparse.Namespace) -> int:
 def cmd_claims(a: argparse.Namespace) -> int:
     from .claims import write_claims, write_readme
 
-    print(write_claims(a.results, a.dest))
+    print(write_claims(_store(a.results), a.dest))
     if a.readme:
         write_readme(a.results, a.readme)
         print(a.readme)

@@ -17,7 +17,7 @@ from .data import AUGMENTS, load_cifar10
 from .pretrained import evaluate, export, report
 from .progress import seconds_per_step
 from .range_test import MODES as RANGE_MODES
-from .range_test import suggestion_lines
+from .range_test import check_lr_range, suggestion_lines
 from .results import DEFAULT_ROOT, RunDir, run_id
 from .schedule_args import add_schedule_args, schedule_from_args
 from .schedules import POLICIES, POLICY
@@ -148,6 +148,7 @@ def cmd_range_test(a: argparse.Namespace) -> int:
     default_sweep = a.start_lr is None
     start, end = (1e-7, 10.0) if default_sweep else (a.start_lr, a.end_lr)
     mode = a.mode or ("exp" if default_sweep else "linear")
+    check_lr_range(start, end, mode)
     if a.iterations is None and a.epochs is None and not a.config:
         a.iterations = RANGE_ITERATIONS
     cfg = _config(a, schedule=False)

@@ -154,3 +154,29 @@ def test_range_test_with_defaults_says_its_cost_prints_one_line_per_rule_and_sta
 def test_range_test_needs_both_bounds_or_neither(capsys):
     assert main(["range-test", "--start-lr", "0.001", "--data", "synthetic:64"]) == 2
     assert "give both, or neither" in capsys.readouterr().err
+
+
+def test_a_range_test_whose_lr_would_fall_is_refused_before_anything_loads(capsys, monkeypatch):
+    import reproduce.train_cli as train_cli
+
+    monkeypatch.setattr(train_cli, "range_test", lambda *a, **k: pytest.fail("a falling range test started"))
+    assert main(["range-test", "--start-lr", "1", "--end-lr", "0.1", "--data", "/nonexistent"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: end_lr=0.1 is invalid: expected a finite number > start_lr (1.0): the LR rises")
+    assert "range test:" not in err and len(err.strip().splitlines()) == 1  # no plan line before it
+
+
+@pytest.mark.parametrize("args", [
+    ["claims", "--dest", "{tmp}/CLAIMS.md", "--readme", "{tmp}/README.md"],
+    ["figures", "--dest", "{tmp}/figures"],
+    ["study", "--no-train", "--out"],
+])
+def test_a_results_store_that_does_not_exist_is_refused_not_rendered_as_nothing_run(tmp_path, capsys, args):
+    """A mistyped --results (or --out with --no-train) once rewrote CLAIMS.md and the README's table as if
+    no run were stored."""
+    args = [x.format(tmp=tmp_path) for x in args]
+    store = ["--results", str(tmp_path / "typo")] if args[0] != "study" else [str(tmp_path / "typo")]
+    assert main([*args, *store]) == 2
+    err = capsys.readouterr().err
+    assert f"results='{tmp_path / 'typo'}' is invalid: expected the results store" in err
+    assert not any(tmp_path.iterdir())  # nothing written
