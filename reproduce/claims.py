@@ -209,7 +209,7 @@ def _c1(r: Results) -> Outcome | None:
         vals.append(Reading(ratio, final * (1 - final) / n / (s["peak_accuracy"] or 1) ** 2))
     s2, df = seed_variance([[v.value for v in vals]])
     est = pooled(vals, s2, df)
-    part = judge("accuracy at LR 3 / its peak", f / p, est, C1_MARGIN, shown=est.text(1, "", 3))
+    part = judge("accuracy at LR 3 / its peak", f / p, est, C1_MARGIN, shown=est.text(1, "", 3), unit=(1, ""))
     s = runs[0].summary
     end = (f"diverged at LR {s['stop_lr']:.3g}, before the ramp's end at LR {s['end_lr']:.3g} (its accuracy there "
            f"counted as chance, {pct(DIVERGED_ACCURACY)}; last reading {pct(s['final_accuracy'] or 0)})" if _c1_diverged(s)
@@ -705,7 +705,9 @@ same finding (accuracy points; a factor for learning rates and iteration counts,
 **Not reproduced**: P lies outside [lo − M, hi + M]. **Reproduced**: P lies inside and the interval
 is no wider than the margin (half-width ≤ M), so a miss of twice the margin would have been caught.
 **Inconclusive**: P lies inside but the interval is wider than that — or there is none, because
-only one seed ran. A claim of several parts is reproduced when all are, **partly** when some parts
+only one seed ran. Every seed is scored on the same test images, so the test-set sampling never
+averages out; where it alone keeps the interval wider than the margin, the reason says so: on this
+test set more seeds can then show a miss, never settle a hit. A claim of several parts is reproduced when all are, **partly** when some parts
 are reproduced and others not. A run whose loss stopped being finite (diverged) counts at chance
 accuracy (10 %) with no sampling variance, and the row names it: leaving it out would report only
 the seeds that worked.

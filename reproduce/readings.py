@@ -44,6 +44,12 @@ class Reading:
     value: float
     var: float
     bounded: bool = False  # ``var`` is an upper bound (the run did not record the JPEG flip count)
+    least_var: float | None = None  # where ``bounded``: the variance with the fewest flips its accuracies allow
+
+    @property
+    def floor_var(self) -> float:
+        """The smallest sampling variance this score can have: ``var``, or its lower bound where that is bounded."""
+        return self.var if self.least_var is None else self.least_var
 
 
 def corrected(p_all: float, p_exact: float, p_jpeg: float, n_exact: int, n_all: int,
@@ -52,12 +58,16 @@ def corrected(p_all: float, p_exact: float, p_jpeg: float, n_exact: int, n_all: 
     images in JPEG form; ``flips``: how many of them JPEG turns right→wrong or wrong→right."""
     f = (n_all - n_exact) / n_all
     delta = p_exact - p_jpeg
-    bounded = flips is None
-    if bounded:  # the most flips the two accuracies allow (Fréchet): every disagreement a flip
-        flips = n_exact * (min(p_exact, 1 - p_jpeg) + min(1 - p_exact, p_jpeg))
-    var_delta = max(flips / n_exact - delta * delta, 0.0) / n_exact * n_all / (n_all - n_exact)
     value = min(max(p_all + f * delta, 0.0), 1.0)
-    return Reading(value, value * (1 - value) / n_all + f * f * var_delta, bounded)
+
+    def var(d: float) -> float:  # d flipped verdicts
+        return value * (1 - value) / n_all + f * f * max(d / n_exact - delta * delta, 0.0) / n_exact * n_all / (n_all - n_exact)
+
+    if flips is not None:
+        return Reading(value, var(flips))
+    # unrecorded: the most flips the two accuracies allow (Fréchet: every disagreement a flip), and the fewest
+    most = n_exact * (min(p_exact, 1 - p_jpeg) + min(1 - p_exact, p_jpeg))
+    return Reading(value, var(most), True, var(n_exact * abs(delta)))
 
 
 def readings(summary: dict, n_all: int | None = None) -> dict[str, Reading]:
@@ -118,6 +128,9 @@ class Estimate:
     df: int
     bounded: bool = False
     bounds: tuple[float, float] | None = None  # an asymmetric interval (an LR read on a grid), else value ± half
+    # the half-width the test-set sampling alone gives, whatever the number of seeds (its least where bounded):
+    # every seed is scored on the same test images, so this part never averages out
+    floor: float | None = None
 
     @property
     def lo(self) -> float:
@@ -151,10 +164,11 @@ def pooled(values: list[Reading], seed_var: float = float("nan"), df: int = 0) -
     k = len(values)
     m = float(np.mean([r.value for r in values]))
     bounded = any(r.bounded for r in values)
+    floor = Z95 * math.sqrt(float(np.mean([r.floor_var for r in values])))
     if df < 1 or not math.isfinite(seed_var):
-        return Estimate(m, None, k, 0, bounded)
+        return Estimate(m, None, k, 0, bounded, floor=floor)
     v_test = float(np.mean([r.var for r in values]))
-    return Estimate(m, _half(seed_var / k, v_test, df), k, df, bounded)
+    return Estimate(m, _half(seed_var / k, v_test, df), k, df, bounded, floor=floor)
 
 
 def _half(seed_part: float, test_part: float, df: int) -> float:
@@ -166,8 +180,10 @@ def _half(seed_part: float, test_part: float, df: int) -> float:
 def difference(a: Estimate, b: Estimate, seed_var: float, df: int, va: float, vb: float) -> Estimate:
     """``a − b`` of two settings scored on the same test images, with its 95 % interval: the seed
     spread of both means plus both scores' sampling variance (``va``, ``vb``) — an upper bound, as
-    two models' errors on the same images are positively correlated."""
+    two models' errors on the same images are positively correlated (so the floor is this interval's, not
+    the truth's)."""
+    floor = math.hypot(a.floor, b.floor) if a.floor is not None and b.floor is not None else None
     if df < 1 or not math.isfinite(seed_var):
-        return Estimate(a.value - b.value, None, min(a.n, b.n), 0, a.bounded or b.bounded)
+        return Estimate(a.value - b.value, None, min(a.n, b.n), 0, a.bounded or b.bounded, floor=floor)
     half = _half(seed_var / a.n + seed_var / b.n, va + vb, df)
-    return Estimate(a.value - b.value, half, min(a.n, b.n), df, a.bounded or b.bounded)
+    return Estimate(a.value - b.value, half, min(a.n, b.n), df, a.bounded or b.bounded, floor=floor)

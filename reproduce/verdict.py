@@ -11,7 +11,10 @@ learning rates and iteration counts, compared on a log scale). Then:
 - **reproduced** when P lies inside it and the interval is no wider than the margin
   (half-width ≤ M), so that a miss of twice the margin would have been caught;
 - **inconclusive** otherwise: P is inside, but the interval is too wide to tell a hit from a
-  miss — or there is no interval, because only one seed ran and the spread is unmeasured.
+  miss — or there is no interval, because only one seed ran and the spread is unmeasured. Where
+  the test-set sampling alone keeps the interval wider than the margin (``Estimate.floor``: every
+  seed is scored on the same test images), the reason says so: more seeds cannot settle that part
+  on this test set, only show a miss.
 
 A claim of several parts (C3's five policies, C5's two momenta) is **reproduced** when every part
 is, **not reproduced** when every part that is settled misses, **partly** when some parts are
@@ -46,8 +49,10 @@ class Part:
         return f"{self.what}: {self.shown or self.estimate.text()}"
 
 
-def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = False, shown: str = "") -> Part:
-    """The rule for one comparison. ``log``: compare on a log scale, ``margin`` a factor (2 = within 2x)."""
+def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = False, shown: str = "",
+          unit: tuple[float, str] = (100, " points")) -> Part:
+    """The rule for one comparison. ``log``: compare on a log scale, ``margin`` a factor (2 = within 2x).
+    ``unit``: the scale and unit the reason gives a width in (accuracy points unless said)."""
     if log:
         if paper <= 0 or margin <= 1:
             raise ValueError(f"log comparison needs paper > 0 and a factor margin > 1, got {paper!r}, {margin!r}")
@@ -65,6 +70,11 @@ def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = Fal
         verdict, why = REPRODUCED, "the paper's value lies within our interval widened by the margin"
     else:
         verdict, why = INCONCLUSIVE, "the paper's value lies inside, but our interval is wider than the margin"
+    if verdict == INCONCLUSIVE and not log and est.floor is not None and est.floor > margin:
+        scale, name = unit
+        m_name = name.removesuffix("s") if round(scale * margin, 9) == 1 else name
+        why += (f"; the test-set sampling alone keeps it at ±{scale * est.floor:.2f}{name} or wider, more than the "
+                f"margin ({scale * margin:g}{m_name}), so more seeds cannot settle this part on this test set")
     return Part(what, paper, est, margin, log, verdict, why, shown)
 
 

@@ -136,3 +136,32 @@ def test_the_training_path_needs_none_of_the_rendering_libraries():
             "reproduce.cli.main(['run-study', '--help'])\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-2000:]  # --help exits 0 once every module imported
+
+
+def test_the_test_sampling_floor_is_what_no_number_of_seeds_removes_and_a_bound_takes_its_least():
+    # without the flip count the variance is bounded above by the most flips (every disagreement) and below
+    # by the fewest (|exact - JPEG| of the images): the floor takes the least, so a floor above a margin is certain
+    most, least = corrected(0.80, 0.90, 0.85, 1000, 10_000), corrected(0.80, 0.90, 0.85, 1000, 10_000, flips=50)
+    assert most.bounded and most.least_var == pytest.approx(least.var) and most.floor_var < most.var
+    known = corrected(0.80, 0.90, 0.85, 1000, 10_000, flips=70)
+    assert known.least_var is None and known.floor_var == known.var
+    one = pooled([known] * 2, seed_var=1e-4, df=1)
+    many = pooled([known] * 50, seed_var=1e-4, df=49)
+    assert one.floor == many.floor == pytest.approx(1.959963984540054 * math.sqrt(known.var))  # seeds share the images
+    assert many.half > many.floor and one.half > many.half
+    assert pooled([known]).floor == one.floor  # one seed: no interval, but the floor is known
+
+
+@pytest.mark.parametrize(("floor", "paper", "says"), [
+    (0.013, 0.90, True),  # inconclusive, and the sampling alone is wider than the 1-point margin
+    (0.008, 0.90, False),  # inconclusive, but enough seeds would narrow it to the margin
+    (0.013, 0.80, False),  # a miss is settled whatever the floor
+])
+def test_an_inconclusive_part_says_when_more_seeds_cannot_settle_it(floor, paper, says):
+    est = Estimate(0.88, 0.03, 3, 2, floor=floor)
+    part = judge("x", paper, est, 0.01)
+    assert part.verdict == (NOT_REPRODUCED if paper == 0.80 else INCONCLUSIVE)
+    assert ("more seeds cannot settle this part" in part.why) == says
+    if says:
+        assert part.why.endswith(f"±{100 * floor:.2f} points or wider, more than the margin (1 point), so more seeds "
+                                 "cannot settle this part on this test set")
