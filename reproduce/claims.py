@@ -43,6 +43,7 @@ from .train import step_mode_of
 from .verdict import INCONCLUSIVE, NOT_REPRODUCED, REPRODUCED, Part, combine, judge
 
 VERDICT_READING = "corrected"  # the reading the rule judges; the other two are shown beside it
+OVERVIEW = "00_claims_overview"  # the figure of every judged part (reproduce.figures.claims_overview draws it)
 
 
 @dataclass(frozen=True)
@@ -738,6 +739,11 @@ def claims_markdown(root: Path | str = DEFAULT_ROOT, repo: Path | str | None = N
         "The CLR paper's ImageNet rows (AlexNet, GoogLeNet; Table 1) are **provided, not reproduced**: their configs are",
         "in `experiments/imagenet/`, and there is no ImageNet on this project's machines.",
         "",
+    ]
+    if (repo / "figures" / f"{OVERVIEW}.png").exists():
+        lines += [f"![Every judged part: ours minus the paper's value, 95 % interval, margin, verdict](figures/{OVERVIEW}.png)",
+                  ""]
+    lines += [
         "| claim | setting | paper | ours | verdict | why / rule | device | notebook · figure |",
         "|---|---|---|---|---|---|---|---|",
     ]

@@ -303,6 +303,91 @@ def adam_clr(results: Results):
     return ax.figure
 
 
+VERDICT_COLOURS = {"reproduced": "#2b8a3e", "not reproduced": "#c92a2a", "inconclusive": "#6c757d"}
+
+
+def claims_overview(root: Path | str = DEFAULT_ROOT):
+    """Every judged part of every claim on one page, as CLAIMS.md judges it: our mean minus the paper's
+    value with our 95 % interval, the claim's margin shaded around zero and the verdict as the colour
+    (accuracies in points; learning rates and iteration counts as a factor, on a log scale). A part
+    judged on one seed has no interval: a hollow dot. Claims with nothing judged yet are named below."""
+    import textwrap
+
+    from .claims import CLAIMS  # needs scipy: imported here, as rendering does
+
+    rows: dict[bool, list] = {False: [], True: []}  # log scale -> (claim id, part)
+    waiting = []
+    for c in CLAIMS:
+        if c.study is None:  # arithmetic (C9): nothing sampled to draw
+            continue
+        res = study_results(root, c.study, "full")
+        got = c.rule(res) if res else None
+        if got is None or not got.parts:
+            waiting.append(c.id)
+            continue
+        for part in got.parts:
+            rows[part.log].append((c.id, part))
+    if not rows[False] and not rows[True]:
+        return None
+    panels = [k for k in (False, True) if rows[k]]
+    fig, axes = plt.subplots(len(panels), 1, figsize=(8.5, 1.6 + 0.45 * sum(len(rows[k]) for k in panels)),
+                             gridspec_kw={"height_ratios": [len(rows[k]) + 1.5 for k in panels]}, squeeze=False)
+    for ax, log in zip(axes[:, 0], panels, strict=True):
+        for y, (_, part) in enumerate(reversed(rows[log])):
+            est, colour = part.estimate, VERDICT_COLOURS.get(part.verdict, "black")
+            if log:
+                f = np.log2
+                x, m = f(est.value / part.paper), f(part.margin)
+                lo = f(est.lo / part.paper) if est.half is not None and est.lo > 0 else None
+                hi = f(est.hi / part.paper) if est.half is not None else None
+                paper_text = f"paper {part.paper:.3g}"
+            else:
+                x, m = 100 * (est.value - part.paper), 100 * part.margin
+                lo = 100 * (est.lo - part.paper) if est.half is not None else None
+                hi = 100 * (est.hi - part.paper) if est.half is not None else None
+                paper_text = (f"paper {100 * part.paper:+.1f} points" if "minus" in part.what
+                              else f"paper {100 * part.paper:.1f} %")
+            ax.barh(y, 2 * m, left=-m, height=0.7, color=colour, alpha=0.12, linewidth=0)
+            if lo is not None:
+                ax.plot([lo, hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot([x], [y], "o", ms=7, color=colour, mfc=colour if lo is not None else "white", mew=1.8)
+            ax.annotate(paper_text, (1.0, y), xycoords=("axes fraction", "data"), xytext=(6, 0),
+                        textcoords="offset points", va="center", fontsize=8, color="0.35")
+        labels = [textwrap.fill(f"{cid}: {part.what} (n={part.estimate.n})", 30) for cid, part in reversed(rows[log])]
+        ax.set_yticks(range(len(labels)), labels, fontsize=8.5)
+        ax.set_ylim(-0.7, len(labels) - 0.3)
+        ax.axvline(0, color="black", lw=1)
+        ax.grid(axis="y", visible=False)
+        if log:
+            lim = max(1.0, *(abs(v) + 0.3 for v in ax.get_xlim()))
+            ax.set_xlim(-lim, lim)
+            step = 1 if lim <= 3.5 else 2
+            ticks = [t for t in range(-8, 9, step) if abs(t) <= lim]
+            ax.set_xticks(ticks, [f"×{2.0 ** t:g}" if t >= 0 else f"×1/{2 ** -t:g}" for t in ticks])
+            ax.set_xlabel("ours over the paper's value (a factor, log scale); shaded: the claim's margin")
+        else:
+            ax.set_xlabel("ours minus the paper's value (accuracy points); shaded: the claim's margin")
+    handles = [Line2D([], [], marker="o", ls="-", color=c, label=v) for v, c in VERDICT_COLOURS.items()]
+    handles.append(Line2D([], [], marker="o", ls="", color="0.3", mfc="white", label="one seed: no interval"))
+    axes[0, 0].legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=4, fontsize=8, frameon=False)
+    axes[0, 0].set_title("Claims at a glance: ours against the papers (95 % intervals, verdicts of CLAIMS.md)", pad=24)
+    if waiting:
+        fig.text(0.01, 0.0, f"nothing judged yet: {', '.join(waiting)} (CLAIMS.md says which runs are missing)",
+                 fontsize=8, color="0.35", va="top")
+    fig.tight_layout()
+    return fig
+
+
+def claims_source(root: Path | str = DEFAULT_ROOT) -> str:
+    """What the overview was drawn from: every stored full-profile run's folder and the commits that trained them."""
+    from .results import find_runs
+
+    runs = sorted(find_runs(root, profile="full"), key=lambda r: str(r.path))
+    commits = sorted({str((r.provenance.get("git") or {}).get("commit", "unknown"))[:10] for r in runs})
+    return (f"clr-repro: CLAIMS.md's verdicts from {len(runs)} full-profile runs under {Path(root).as_posix()}/ "
+            f"(trained at commit(s) {', '.join(commits)})")
+
+
 # name -> (study, function); the file names are stable, for citing
 FIGURES: dict[str, tuple[str | None, Callable]] = {
     "01_schedules": (None, schedules_overview),
@@ -361,7 +446,17 @@ def make_all(root: Path | str = DEFAULT_ROOT, dest: Path | str = "figures",
             fig = fn(results)
             if fig is not None:
                 written += plots.save(fig, folder / name, source(results))
+    if "full" in profiles:  # verdicts are given on full runs only
+        written += write_overview(root, dest)
     return written
+
+
+def write_overview(root: Path | str = DEFAULT_ROOT, dest: Path | str = "figures") -> list[Path]:
+    """``dest/00_claims_overview.png`` and ``.pdf`` (none while nothing is judged)."""
+    from .claims import OVERVIEW
+
+    fig = claims_overview(root)
+    return plots.save(fig, Path(dest) / OVERVIEW, claims_source(root)) if fig is not None else []
 
 
 def source(results: Results | None) -> str:

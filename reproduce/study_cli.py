@@ -190,8 +190,11 @@ def cmd_figures(a: argparse.Namespace) -> int:
 
 def cmd_claims(a: argparse.Namespace) -> int:
     from .claims import write_claims, write_readme
+    from .figures import write_overview
 
-    print(write_claims(_store(a.results), a.dest))
+    for path in write_overview(_store(a.results), Path(a.dest).parent / "figures"):  # the figure CLAIMS.md shows
+        print(path)
+    print(write_claims(a.results, a.dest))
     if a.readme:
         write_readme(a.results, a.readme)
         print(a.readme)
@@ -300,7 +303,7 @@ def add_commands(sub) -> None:
     f.add_argument("--dest", default="figures")
     f.set_defaults(func=cmd_figures)
 
-    c = sub.add_parser("claims", help="write CLAIMS.md from stored results (no training)")
+    c = sub.add_parser("claims", help="write CLAIMS.md and its overview figure from stored results (no training)")
     c.add_argument("--results", default=str(DEFAULT_ROOT))
     c.add_argument("--dest", default="CLAIMS.md")
     c.add_argument("--readme", default="README.md", help="also refresh this README's results table (its claims "

@@ -44,6 +44,7 @@ class Part:
     verdict: str
     why: str
     shown: str = ""  # our estimate as a reader should see it (default: an accuracy in %)
+    unit: tuple[float, str] = (100, " points")  # the scale and unit a width of this part is given in
 
     def text(self) -> str:
         return f"{self.what}: {self.shown or self.estimate.text()}"
@@ -75,7 +76,7 @@ def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = Fal
         m_name = name.removesuffix("s") if round(scale * margin, 9) == 1 else name
         why += (f"; the test-set sampling alone keeps it at ±{scale * est.floor:.2f}{name} or wider, more than the "
                 f"margin ({scale * margin:g}{m_name}), so more seeds cannot settle this part on this test set")
-    return Part(what, paper, est, margin, log, verdict, why, shown)
+    return Part(what, paper, est, margin, log, verdict, why, shown, unit)
 
 
 def combine(verdicts: list[str]) -> str:

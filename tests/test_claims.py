@@ -564,3 +564,56 @@ def test_c7_figure_puts_the_blogs_values_beside_ours_only_at_the_blogs_setting(t
     assert list(cross.get_xdata()) == [1e-3, 1e-4, 1e-5] and list(cross.get_ydata()) == [0.60, 0.8597, 0.8778]
     assert [t.get_text() for t in ax2.get_legend().get_texts()] == [
         "seed blog (running averages, no augmentation)", "ours (one point per run)"]
+
+
+def test_the_overview_draws_every_judged_part_where_claims_md_puts_it(monkeypatch):
+    """One row per judged part, in CLAIMS.md's order: ours minus the paper's value, the interval's ends,
+    the margin shaded around zero and the verdict's colour; hollow where one seed gave no interval. Its
+    metadata names every full run, so a figure left from before a run came home fails here."""
+    import math
+
+    from PIL import Image
+
+    from reproduce.figures import VERDICT_COLOURS, claims_overview, claims_source
+
+    store = Path(__file__).resolve().parents[1] / "experiments" / "results"
+    parts = []
+    for c in claims.CLAIMS:
+        got = c.rule(study_results(store, c.study, "full")) if c.study else None
+        parts += [(c.id, p) for p in (got.parts if got else ())]
+    fig = claims_overview(store)
+    drawn = []
+    for ax in fig.axes:
+        labels = [t.get_text().replace("\n", " ") for t in ax.get_yticklabels()]
+        dots = [ln for ln in ax.lines if ln.get_marker() == "o"]
+        bars = {round(ln.get_ydata()[0]): ln.get_xdata() for ln in ax.lines if ln.get_marker() in ("None", "", None)
+                and len(ln.get_xdata()) == 2 and ln.get_ydata()[0] == ln.get_ydata()[1]}
+        bands = {round(r.get_y() + r.get_height() / 2): (r.get_x(), r.get_x() + r.get_width()) for r in ax.patches}
+        for dot in dots:
+            y = round(dot.get_ydata()[0])
+            drawn.append((labels[y], dot.get_xdata()[0], dot.get_color(), dot.get_markerfacecolor() == "white",
+                          bars.get(y), bands[y]))
+    by_label = {d[0]: d for d in drawn}
+    assert len(drawn) == len(parts) > 0
+    for cid, p in parts:
+        label, x, colour, hollow, bar, band = by_label[f"{cid}: {p.what} (n={p.estimate.n})"]
+        assert colour == VERDICT_COLOURS[p.verdict] and hollow == (p.estimate.half is None) and (bar is None) == hollow
+        if p.log:
+            assert x == pytest.approx(math.log2(p.estimate.value / p.paper))
+            assert band == pytest.approx((-math.log2(p.margin), math.log2(p.margin)))
+        else:
+            assert x == pytest.approx(100 * (p.estimate.value - p.paper))
+            assert band == pytest.approx((-100 * p.margin, 100 * p.margin))
+            if bar is not None:
+                assert tuple(bar) == pytest.approx((100 * (p.estimate.lo - p.paper), 100 * (p.estimate.hi - p.paper)))
+    monkeypatch.chdir(store.parents[1])  # the committed figure names the store as `make figures` does, relatively
+    assert Image.open("figures/00_claims_overview.png").info.get("Source") == claims_source("experiments/results")
+
+
+def test_claims_redraws_its_overview_beside_the_file_it_writes(tmp_path, capsys):
+    from reproduce.cli import main
+
+    store = Path(__file__).resolve().parents[1] / "experiments" / "results"
+    assert main(["claims", "--results", str(store), "--dest", str(tmp_path / "CLAIMS.md"), "--readme", ""]) == 0
+    assert (tmp_path / "figures" / "00_claims_overview.png").exists() and (tmp_path / "figures" / "00_claims_overview.pdf").exists()
+    assert "![Every judged part" in (tmp_path / "CLAIMS.md").read_text()
