@@ -335,22 +335,21 @@ def claims_overview(root: Path | str = DEFAULT_ROOT):
     for ax, log in zip(axes[:, 0], panels, strict=True):
         for y, (_, part) in enumerate(reversed(rows[log])):
             est, colour = part.estimate, VERDICT_COLOURS.get(part.verdict, "black")
-            if log:
-                f = np.log2
-                x, m = f(est.value / part.paper), f(part.margin)
-                lo = f(est.lo / part.paper) if est.half is not None and est.lo > 0 else None
-                hi = f(est.hi / part.paper) if est.half is not None else None
-                paper_text = f"paper {part.paper:.3g}"
-            else:
-                x, m = 100 * (est.value - part.paper), 100 * part.margin
-                lo = 100 * (est.lo - part.paper) if est.half is not None else None
-                hi = 100 * (est.hi - part.paper) if est.half is not None else None
-                paper_text = (f"paper {100 * part.paper:+.1f} points" if "minus" in part.what
+            if log:  # a factor: the LR bounds are positive, so is the interval
+                def x_of(v, paper=part.paper):
+                    return float(np.log2(v / paper))
+                m, paper_text = float(np.log2(part.margin)), f"paper {part.paper:.3g}"
+            else:  # accuracy points; a part named "a minus b" compares differences
+                def x_of(v, paper=part.paper):
+                    return 100 * (v - paper)
+                m = 100 * part.margin
+                paper_text = (f"paper {100 * part.paper:+.1f} points" if " minus " in part.what
                               else f"paper {100 * part.paper:.1f} %")
             ax.barh(y, 2 * m, left=-m, height=0.7, color=colour, alpha=0.12, linewidth=0)
-            if lo is not None:
-                ax.plot([lo, hi], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
-            ax.plot([x], [y], "o", ms=7, color=colour, mfc=colour if lo is not None else "white", mew=1.8)
+            if est.half is not None:
+                ax.plot([x_of(est.lo), x_of(est.hi)], [y, y], color=colour, lw=2.2, solid_capstyle="butt")
+            ax.plot([x_of(est.value)], [y], "o", ms=7, color=colour, mfc=colour if est.half is not None else "white",
+                    mew=1.8)
             ax.annotate(paper_text, (1.0, y), xycoords=("axes fraction", "data"), xytext=(6, 0),
                         textcoords="offset points", va="center", fontsize=8, color="0.35")
         labels = [textwrap.fill(f"{cid}: {part.what} (n={part.estimate.n})", 30) for cid, part in reversed(rows[log])]
