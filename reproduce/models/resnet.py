@@ -2,7 +2,11 @@
 
 Three stages of n basic blocks with 16, 32, 64 channels; the first block of stages 2 and 3
 halves the resolution. Shortcuts are option A — identity, subsampled, with zero-padded extra
-channels — so the shortcuts add no parameters (ResNet-56: 0.85 M). Kaiming-normal init.
+channels — so the shortcuts add no parameters (ResNet-56: 0.85 M). He et al. name [13]'s init and
+no more: here every conv *and the fc* are Kaiming-normal (fan-in), as Y. Idelbayev's widely used
+PyTorch port (akamaster/pytorch_resnet_cifar10) has them; torchvision's ResNets and fb.resnet.torch
+leave the fc at the framework's uniform ±1/√fan-in, about 2.5× smaller, so their first logits are
+smaller too. The stored runs used this init; changing it would make them another network's runs.
 """
 
 from __future__ import annotations
