@@ -14,7 +14,7 @@
 #         command returns, so send call 2 at once.
 # train   unpacks the last part, checks that every shard is there (else the machine was released between the
 #         calls: stage again), then `run-study` trains the missing runs of TARGETS, in that order, within
-#         SECONDS (60-590; runs stop 40 s before it and checkpoint). The store is seeded with the stored runs,
+#         SECONDS (60-560; runs stop 40 s before it and checkpoint). The store is seeded with the stored runs,
 #         so one target list serves every loan; $OUT gets results.tgz (for `import-runs`) and train.log.
 #
 # LOAN_DRY=1 (a CPU check, tests/test_loan.py): nothing is unpacked, timed or trained. The benchmark lines
@@ -65,9 +65,9 @@ fi
 run() { if [ "$DRY" = 1 ]; then echo "would run: $*"; else "$@"; fi; }
 
 if [ "$step" = bench ]; then
-    run timeout -s TERM 150 "$PY" benchmarks/throughput.py --data synthetic:50000 --no-standard --unless-timed \
+    run timeout -s TERM -k 10 150 "$PY" benchmarks/throughput.py --data synthetic:50000 --no-standard --unless-timed \
         --modes cudagraphs+fused --concurrency 2 --max-seconds 90 --out "$OUT/modes.json"
-    run timeout -s TERM 90 "$PY" benchmarks/throughput.py --data synthetic:50000 --no-standard --unless-timed \
+    run timeout -s TERM -k 10 90 "$PY" benchmarks/throughput.py --data synthetic:50000 --no-standard --unless-timed \
         --batch-size 128 --modes cudagraphs+fused --max-seconds 30 --out "$OUT/modes128.json"
     if [ "$DRY" != 1 ]; then
         mkdir -p "$BENCH" && cp "$OUT"/modes*.json "$BENCH"/ 2>/dev/null
@@ -77,8 +77,8 @@ if [ "$step" = bench ]; then
 fi
 
 secs=$3
-[[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 60 ] && [ "$secs" -le 590 ] \
-    || fail "SECONDS=${secs@Q} is invalid: expected a whole number from 60 to 590 (a command may run 600 s)"
+[[ "$secs" =~ ^[0-9]+$ ]] && [ "$secs" -ge 60 ] && [ "$secs" -le 560 ] \
+    || fail "SECONDS=${secs@Q} is invalid: expected a whole number from 60 to 560 (a command may run 600 s, the archive included)"
 if [ "$DRY" = 1 ]; then
     "$PY" -m reproduce run-study "${TARGETS[@]}" --out "$STORE" --time-limit $((secs - 20)) \
         --parallel auto --plan --as-device "${LOAN_AS_DEVICE:-NVIDIA H200}"
@@ -90,8 +90,10 @@ released between the calls (files outside \$OUT last ~30 s): stage again and sen
 done
 mkdir -p runs/results runs/logs && { cp -rn "$STORE"/. runs/results/ 2>/dev/null || true; }  # cp -n may exit 1 on a skip
 # the deadline is SECONDS - 20, and run-study stops its runs 20 s before that, so their checkpoints land in time;
-# the benchmarks merge in run-study's own order (the first full one, the later ones by name), then this loan's
-timeout -s TERM "$secs" "$PY" -m reproduce run-study "${TARGETS[@]}" --data "$DATA" --out runs/results \
+# a run-study that does not end at SECONDS (a hung child) is killed 20 s later, so the archive is still written
+# inside the command's 600 s. The benchmarks merge in run-study's own order (the first full one, the later ones
+# by name), then this loan's
+timeout -s TERM -k 20 "$secs" "$PY" -m reproduce run-study "${TARGETS[@]}" --data "$DATA" --out runs/results \
     --log-dir runs/logs --time-limit $((secs - 20)) --parallel auto \
     --benchmark benchmarks/results/throughput.json benchmarks/results/throughput-*.json "$BENCH"/modes*.json
 echo "# run-study exit $? (0: every target stored; 3: some remain for the next loan)"
