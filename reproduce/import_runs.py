@@ -27,7 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from .lease import BENCHMARKS
-from .results import DEFAULT_ROOT, read_json, run_id
+from .results import DEFAULT_ROOT, read_json, run_id, write_atomic
 
 LEFT_BEHIND = ("checkpoint.pt", "checkpoint.tmp")  # a finished run needs neither; they are megabytes
 LEASES = Path("experiments/leases")  # what each loan's commands printed
@@ -86,8 +86,7 @@ def file_loan(folder: Path | str, *, dry_run: bool = False, benchmarks: Path | s
         dest = _free(Path(benchmarks) / f"throughput-{kind}-{day}-{gpu_slug(bench.get('device_name') or head.get('gpu', ''))}.json")
         lines.append(f"{'would file' if dry_run else 'filed'} {src.name} as {dest}")
         if not dry_run:
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, dest)
+            write_atomic(dest, src.read_bytes())
     logs = [(step, folder / f"{step}.log") for step in LOAN_STEPS if (folder / f"{step}.log").exists()]
     if logs:
         gpu = head.get("gpu", "an unnamed GPU")
@@ -97,8 +96,7 @@ def file_loan(folder: Path | str, *, dry_run: bool = False, benchmarks: Path | s
             text = (f"# GPU loan of {day}, {gpu}, commit {head.get('commit', '?')}: what each command of "
                     "experiments/leases/loan.sh printed.\n")
             text += "".join(f"\n## loan.sh {step}\n{p.read_text(errors='replace')}" for step, p in logs)
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_text(text)
+            write_atomic(dest, text)
     return lines
 
 
