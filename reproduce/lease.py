@@ -76,11 +76,37 @@ class Job:
 
 
 def parse_target(target: str) -> tuple[str, list[str] | None]:
-    """``FILE`` or ``FILE:LABEL,LABEL``: a study file and, optionally, the labels to take from it."""
+    """``FILE`` or ``FILE:LABEL,LABEL@SEED``: a study file and, optionally, what to take from it (a label's
+    runs, or one seed of them: see :func:`parse_pick`)."""
     if ":" in target and not Path(target).exists():
         file, labels = target.rsplit(":", 1)
         return file, [x for x in labels.split(",") if x]
     return target, None
+
+
+def parse_pick(pick: str) -> tuple[str, int | None]:
+    """``LABEL`` (every seed the study file lists for it) or ``LABEL@SEED`` (that one), so a queue can
+    take a run's first seed early and, naming the label again later, its further seeds last."""
+    label, at, seed = pick.partition("@")
+    if at and not seed.isdigit():
+        raise ValueError(f"target={pick!r} is invalid: expected LABEL or LABEL@SEED (a whole number)")
+    return label, int(seed) if at else None
+
+
+def picked(found: list, picks: list[tuple[str, int | None]], where: str) -> list:
+    """The (config, range arguments) of ``found`` that ``picks`` name, in the picks' order (a run named
+    twice keeps its first place); a seed the study file does not list for its label is an error."""
+    for label, seed in picks:
+        if seed is not None and not any(c.label == label and c.seed == seed for c, _ in found):
+            have = sorted(c.seed for c, _ in found if c.label == label)
+            raise ValueError(f"target={label}@{seed} is invalid: {where} lists seeds {have} for {label} (add the seed "
+                             "to its `seeds:` list to train it)")
+    ranked = []
+    for cfg, range_args in found:
+        i = next((i for i, (label, seed) in enumerate(picks) if label == cfg.label and seed in (None, cfg.seed)), None)
+        if i is not None:
+            ranked.append((i, cfg, range_args))
+    return [(cfg, range_args) for _, cfg, range_args in sorted(ranked, key=lambda r: r[0])]
 
 
 def _benchmarks(paths: str | list[str] | None, device_name: str | None) -> list[dict]:

@@ -21,7 +21,9 @@ from .lease import (
     best_mode,
     best_parallel,
     mode_startup_s,
+    parse_pick,
     parse_target,
+    picked,
     plan_only,
     run_lease,
     stored_benchmarks,
@@ -88,15 +90,17 @@ def _run_lease(a: argparse.Namespace) -> int:
         raise ValueError(f"parallel={a.parallel!r} is invalid: expected a number of processes > 0, or auto")
     jobs: list[Job] = []
     for target in a.file:
-        file, labels = parse_target(target)
+        file, names = parse_target(target)
+        picks = [parse_pick(x) for x in names or []]
+        labels = list(dict.fromkeys(label for label, _ in picks))
         spec = _spec(a, file)
         root = spec.get("out") or str(DEFAULT_ROOT)
         only = labels if labels else a.only
         if labels and a.only:
             only = [x for x in labels if x in a.only] or labels
         found = list(expand(spec, only, a.seeds))
-        if labels:  # FILE:B,A queues B's runs before A's, as typed (the file's order otherwise)
-            found.sort(key=lambda c: labels.index(c[0].label) if c[0].label in labels else len(labels))
+        if picks:  # FILE:B,A queues B's runs before A's, as typed (the file's order otherwise); A@0 only A's seed 0
+            found = picked(found, picks, file)
         for cfg, range_args in found:
             job = Job(file, cfg, range_args, root=root)
             if any(j.path == job.path for j in jobs):
@@ -214,7 +218,8 @@ def add_commands(sub) -> None:
                               "experiments/full/05_resnet56_one_cycle.yaml:one_cycle experiments/full/03_range_tests.yaml "
                               "--time-limit 520 --parallel auto --benchmark benchmarks/results/throughput.json")
     r.add_argument("file", nargs="+", metavar="FILE[:LABEL,...]",
-                   help="experiments/<profile>/<study>.yaml, optionally with the labels to take from it, in that order")
+                   help="experiments/<profile>/<study>.yaml, optionally with the labels to take from it, in that order; "
+                        "LABEL@SEED takes one of its seeds (the label named again later takes the others there)")
     r.add_argument("--only", nargs="+", metavar="LABEL", help="run only these labels")
     r.add_argument("--seeds", nargs="+", type=int, help="run only these seeds")
     r.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else download)")

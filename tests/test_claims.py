@@ -165,7 +165,8 @@ def test_c1_from_the_exponential_test_alone_is_inconclusive_and_says_what_is_mis
                         "63.30 % at LR 0.637; diverged at LR 6.76 (Smith's logged 0-3 test in 5k it: peak 81.56 % at LR 1.2, "
                         "78.44 % at LR 3)")  # the log's own reading, as the SC paper quotes it (81.6 % / 78.4 %)
     row = claims.evaluate(claims.BY_ID["C1"], tmp_path)
-    assert row["reason"].endswith("not run yet: C1-resnet56-linear (seed 0)")  # the full YAML's C1 runs, less the stored
+    assert row["reason"].endswith("not run yet: C1-resnet56-linear (seed 0), C1-resnet56-linear (seed 1), "
+                                  "C1-resnet56-linear (seed 2)")  # the full YAML's C1 runs, less the stored
     assert row["device"] == "NVIDIA H100 80GB HBM3"
 
 

@@ -3,6 +3,7 @@ checkpoints, and runs side by side train exactly what they train alone."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -367,3 +368,21 @@ def test_plan_previews_what_a_call_would_start_and_trains_nothing(tmp_path, caps
     assert rc == 0 and "plan only: 2 of 2 run(s) would start" in out and "estimate 43 s" in out, out
     rc = main(["run-study", str(spec), "--benchmark", str(gpu), "--out", str(tmp_path / "r"), "--plan"])
     assert rc == 0 and "unknown length" in capsys.readouterr().out  # this CPU has no measured speed there
+
+
+def test_a_target_can_take_one_seed_early_and_the_rest_last(tmp_path, capsys):
+    """FILE:LABEL@SEED queues that seed where it stands; the label named again later (bare) brings its other
+    seeds there, so a loan takes each claim's first run before anyone's further seeds."""
+    spec = _spec(tmp_path, iterations=30, seeds=(0, 1, 2))
+    other = _spec(tmp_path, iterations=30, seeds=(0,), name="other.yaml")
+    other.write_text(other.read_text().replace("label: clr", "label: other"))
+    rc = main(["run-study", f"{spec}:clr@0", str(other), f"{spec}:clr", "--benchmark", str(_bench(tmp_path)),
+               "--out", str(tmp_path / "r"), "--plan"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert re.findall(r"^would (?:start|skip) +(\S+ s\d+)", out, re.M) == ["clr s0", "other s0", "clr s1", "clr s2"]
+    for bad, says in ((f"{spec}:clr@7", "target=clr@7 is invalid: " + f"{spec} lists seeds [0, 1, 2] for clr"),
+                      (f"{spec}:clr@x", "target='clr@x' is invalid: expected LABEL or LABEL@SEED")):
+        assert main(["run-study", bad, "--out", str(tmp_path / "r"), "--plan"]) == 2
+        err = capsys.readouterr().err
+        assert says in err and len(err.strip().splitlines()) == 1, err

@@ -38,9 +38,11 @@ def test_every_target_of_the_loan_names_runs_a_study_file_lists():
     targets = _targets()
     assert any("step-baseline" in t for t in targets) and any("C1-resnet56-linear" in t for t in targets)
     for target in targets:
-        file, labels = parse_target(target)
-        known = {cfg.label for cfg, _ in expand(read_spec(str(ROOT / file)))}
-        assert set(labels or []) <= known, (target, sorted(known))
+        file, picks = parse_target(target)
+        known = {(cfg.label, str(cfg.seed)) for cfg, _ in expand(read_spec(str(ROOT / file)))}
+        for pick in picks or []:
+            label, _, seed = pick.partition("@")
+            assert any(k[0] == label and seed in ("", k[1]) for k in known), (target, pick, sorted(known))
 
 
 def test_the_dry_loan_prints_benchmark_lines_the_benchmark_accepts(tmp_path):
@@ -72,11 +74,14 @@ def test_the_dry_loan_plans_every_target_in_the_order_the_script_lists_them(tmp_
     planned = re.findall(r"^would (?:start|skip) +(\S+ s\d+)", r.stdout, re.M)
     expected = []
     for target in _targets():
-        file, labels = parse_target(target)
+        file, picks = parse_target(target)
         runs = [cfg for cfg, _ in expand(read_spec(str(ROOT / file)))]
-        expected += [f"{c.label} s{c.seed}" for label in (labels or dict.fromkeys(c.label for c in runs))
-                     for c in runs if c.label == label]
+        for pick in picks or dict.fromkeys(c.label for c in runs):
+            label, _, seed = pick.partition("@")
+            expected += [f"{c.label} s{c.seed}" for c in runs if c.label == label and seed in ("", str(c.seed))]
     assert planned == list(dict.fromkeys(expected)), r.stdout
+    first_pass = planned[:planned.index("one_cycle-smith-net s0") + 1]
+    assert not any(x.endswith(("s1", "s2")) and not x.startswith("one_cycle s") for x in first_pass)  # seeds 1+ last
     assert not (tmp_path / "empty").exists()  # a plan writes nothing
 
 

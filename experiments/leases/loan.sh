@@ -23,12 +23,16 @@
 set -uo pipefail
 
 # the order (ResNet-56 claims): C4, Smith's logged runs, C1, C7, C5, C4 with crop, C6, DA's schedule on
-# the net of Smith's log; stored runs are skipped
+# the net of Smith's log, each claim's first seed (LABEL@0); then, with spare minutes, the further seeds the
+# study files list (C1: a verdict needs an interval; C5, C7: the item 8). Stored runs are skipped.
 TARGETS=(
     experiments/full/05_resnet56_one_cycle.yaml:one_cycle,one_cycle-smith-setup,one_cycle-smith-log
+    experiments/full/03_range_tests.yaml:C1-resnet56-linear@0
+    experiments/full/06_weight_decay.yaml:wd1e-3@0,wd3e-4@0,wd1e-4@0,wd3e-5@0,wd1e-5@0
+    experiments/full/05_resnet56_one_cycle.yaml:one_cycle-momentum0.9@0,one_cycle-momentum0.95@0,one_cycle-crop_flip,step-baseline,one_cycle-smith-net
     experiments/full/03_range_tests.yaml:C1-resnet56-linear
+    experiments/full/05_resnet56_one_cycle.yaml:one_cycle-momentum0.9,one_cycle-momentum0.95
     experiments/full/06_weight_decay.yaml
-    experiments/full/05_resnet56_one_cycle.yaml:one_cycle-momentum0.9,one_cycle-momentum0.95,one_cycle-crop_flip,step-baseline,one_cycle-smith-net
 )
 PY=${PYTHON:-python3}
 DATA=${LOAN_DATA:-$HOME/cifar10}
