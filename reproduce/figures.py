@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from . import (
     paper,
@@ -268,6 +268,52 @@ def one_cycle_figure(results: Results):
     return fig
 
 
+START_ITERATIONS = 1000  # the start of a C4 run: the first ~10 epochs of 512
+
+
+def one_cycle_start(results: Results):
+    """05 (C4): how the ResNet-56s start under C4's settings, every run drawn: the training loss of each
+    logged window (log scale, chance ln 10 dashed) and the test accuracy over the first 1,000
+    iterations, beside Smith's logged accuracy. Where the nets end apart, a reader sees whether
+    they started apart (He et al.'s net: a loss far above chance at first, then a stretch at chance)."""
+    from .claims import C4_SETTING  # the labels of C4's LR cycle at batch 512
+
+    curves = {label: results[label] for label in C4_SETTING if results.get(label)}
+    if not curves:
+        return None
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
+    last = 0
+    for k, (label, runs) in enumerate(curves.items()):
+        colour = f"C{k}"
+        for i, run in enumerate(runs):
+            m = run.metrics
+            train = m[(m["kind"] == "train") & (m["iteration"] <= START_ITERATIONS)]
+            ev = run.evals()
+            ev = ev[ev["iteration"] <= START_ITERATIONS]
+            name = legend_name(label, len(runs)) if i == 0 else None
+            last = max(last, int(train["iteration"].max()) if len(train) else 0)
+            ax.plot(train["iteration"], train["train_loss"], color=colour, lw=1.2, alpha=0.8, label=name)
+            ax2.plot(ev["iteration"], ev["test_accuracy"], color=colour, lw=1.2, alpha=0.8, marker=".", ms=4)
+    ax.axhline(np.log(10), color="0.3", ls="--", lw=1, label="chance: ln 10 = 2.30")
+    ax.set_yscale("log")
+    for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):  # 2, 3, 5, 10: not 2 x 10^0
+        axis(FuncFormatter(lambda v, _: f"{v:g}" if f"{v:g}"[0] in "1235" else ""))
+    ax.set_ylabel("training loss")
+    ax.legend(fontsize=8, loc="upper right")
+    if _profile_note(curves) == "":  # the author's run of C4, from his Caffe log
+        log = smith_log(SMITH_C4[0]).dropna(subset=["test_accuracy"])
+        log = log[log["iteration"] <= START_ITERATIONS]
+        ax2.plot(log["iteration"], log["test_accuracy"], color="0.2", ls="--", marker=".", ms=4, lw=1, label=SMITH_C4[1])
+    ax2.axhline(0.1, color="0.3", ls=":", lw=1, label="chance: 10 %")
+    ax2.set_ylabel("test accuracy (exact images)")
+    ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax2.set_xlabel("iteration")
+    ax2.legend(fontsize=8, loc="lower right")  # the runs' colours are named above
+    ax.set_title(f"C4: the first {last:,} iterations, every run ({_model_name(curves)})" + _profile_note(curves))
+    fig.tight_layout()
+    return fig
+
+
 def weight_decay(results: Results):
     """06 (C7): accuracy against epochs per weight decay, and final accuracy against weight decay."""
     if not results:
@@ -395,6 +441,7 @@ FIGURES: dict[str, tuple[str | None, Callable]] = {
     "03_range_test_C2_cifar10_full": ("03_range_tests", lambda r: range_test_figure(r, "C2")),
     "04_clr_vs_fixed_C3": ("04_clr_vs_fixed", clr_vs_fixed),
     "05_resnet56_one_cycle_C4_C6": ("05_resnet56_one_cycle", one_cycle_figure),
+    "05_resnet56_start_C4": ("05_resnet56_one_cycle", one_cycle_start),
     "06_weight_decay_C7": ("06_weight_decay", weight_decay),
     "07_adam_clr_C8": ("07_adam_clr", adam_clr),
     "07_range_test_C8_adam": ("07_adam_clr", lambda r: range_test_figure(r, "C8")),
@@ -413,6 +460,9 @@ CAPTIONS = {
     "05_resnet56_one_cycle_C4_C6": "C4-C6: test accuracy against iterations (log scale) per schedule, DA Table 1's "
                                    "value as a star and Smith's logged run dashed; below: the 1cycle's LR and "
                                    "momentum against Smith's logged LR.",
+    "05_resnet56_start_C4": "C4: the first 1,000 iterations (or fewer) of every run at C4's LR cycle, per network and schedule: "
+                            "the training loss of each logged window (log scale; chance dashed) and the test "
+                            "accuracy, beside Smith's logged accuracy.",
     "06_weight_decay_C7": "C7: test accuracy against epochs per weight decay (top) and the final accuracy with its "
                           "95 % interval against weight decay (below), the seed blog's values as crosses.",
     "07_adam_clr_C8": "C8: test accuracy against epochs, Adam with a fixed LR against CLR triangular.",

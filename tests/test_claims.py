@@ -618,3 +618,34 @@ def test_claims_redraws_its_overview_beside_the_file_it_writes(tmp_path, capsys)
     assert main(["claims", "--results", str(store), "--dest", str(tmp_path / "CLAIMS.md"), "--readme", ""]) == 0
     assert (tmp_path / "figures" / "00_claims_overview.png").exists() and (tmp_path / "figures" / "00_claims_overview.pdf").exists()
     assert "![Every judged part" in (tmp_path / "CLAIMS.md").read_text()
+
+
+def test_the_start_figure_draws_every_c4_run_from_its_first_logged_window(tmp_path):
+    """Each run at C4's LR cycle is its own line, coloured by setting (the losses of the first logged
+    windows, as the metrics hold them); other study-05 runs (C5, C6) are not drawn; Smith's logged accuracy
+    is beside ours only up to the iterations shown."""
+    from reproduce import figures
+
+    study = tmp_path / "05_resnet56_one_cycle"
+
+    def run(label, seed, model, losses):
+        d = study / f"{label}-s{seed}-0000"
+        d.mkdir(parents=True)
+        (d / "config.json").write_text(json.dumps({"label": label, "seed": seed, "profile": "full", "model": model}))
+        (d / "summary.json").write_text(json.dumps({"status": "finished", "iterations": 9277}))
+        rows = [{"kind": "train", "iteration": 10 * (i + 1), "train_loss": v} for i, v in enumerate(losses)]
+        rows += [{"kind": "eval", "iteration": i, "test_accuracy": 0.1 + i / 4000} for i in range(98, 2000, 98)]
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+
+    for seed in (0, 1):
+        run("one_cycle", seed, "resnet56", [9.0 - seed, 2.3, 2.3] + [2.0] * 200)
+    run("one_cycle-smith-setup", 0, "resnet56_smith", [3.2, 2.0] + [1.5] * 200)
+    run("one_cycle-momentum0.9", 0, "resnet56", [5.0] * 200)
+    fig = figures.one_cycle_start(study_results(tmp_path, "05_resnet56_one_cycle", "full"))
+    ax, ax2 = fig.axes
+    runs = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+    assert [ln.get_ydata()[0] for ln in runs] == [9.0, 8.0, 3.2]  # two He et al. runs, one of Smith's net; no C5
+    assert runs[0].get_color() == runs[1].get_color() != runs[2].get_color()
+    assert max(max(ln.get_xdata()) for ln in runs) == 1000 and "first 1,000 iterations" in ax.get_title()
+    smith = next(ln for ln in ax2.get_lines() if ln.get_label().startswith("Smith's log"))
+    assert max(smith.get_xdata()) <= 1000 and len(smith.get_xdata()) >= 3
