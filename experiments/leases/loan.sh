@@ -100,5 +100,5 @@ mkdir -p runs/results runs/logs && { cp -rn "$STORE"/. runs/results/ 2>/dev/null
 timeout -s TERM -k 20 "$secs" "$PY" -m reproduce run-study "${TARGETS[@]}" --data "$DATA" --out runs/results \
     --log-dir runs/logs --time-limit $((secs - 20)) --parallel auto \
     --benchmark benchmarks/results/throughput.json benchmarks/results/throughput-*.json "$BENCH"/modes*.json
-echo "# run-study exit $? (0: every target stored; 3: some remain for the next loan)"
+echo "# run-study exit $? (0: every target stored; 3: some remain for the next loan; 124/137: stopped at SECONDS)"
 tar czf "$OUT/results.tgz" --exclude=checkpoint.pt -C runs results logs && ls -l "$OUT/results.tgz"
