@@ -51,7 +51,7 @@ def _log_header(folder: Path) -> dict[str, str]:
         if m := re.search(r"^# loan\.sh \w+ at (\d{4}-\d\d-\d\d)\S*, commit (\S+)", text, re.M):
             found.setdefault("date", m.group(1))
             found.setdefault("commit", m.group(2))
-        if m := re.search(r"^# gpu: (.+)$", text, re.M):
+        if (m := re.search(r"^# gpu: (.*)$", text, re.M)) and m.group(1).strip():  # empty: nvidia-smi said nothing
             found.setdefault("gpu", m.group(1).strip())
     return found
 
