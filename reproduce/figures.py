@@ -239,7 +239,7 @@ def one_cycle_figure(results: Results):
     if not results:
         return None
     # panels stacked, 8 in wide: readable where a report prints it at its text width
-    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 8.5), gridspec_kw={"height_ratios": [5, 3]})
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(8, 9), gridspec_kw={"height_ratios": [5, 3]})
     accuracy_curves(results, ax=ax)
     full = _profile_note(results) == ""
     if full:  # the author's run of C4, from his Caffe log
@@ -251,7 +251,9 @@ def one_cycle_figure(results: Results):
     handles, _ = ax.get_legend_handles_labels()
     if any(len(rs) > 1 for rs in results.values()):
         handles.append(Patch(color="0.5", alpha=0.2, label="band: ±1 std over seeds"))
-    ax.legend(handles=handles, fontsize=8, loc="lower right")
+    # below the panel: inside, a corner covers the early curves, and every setting still to run adds a line
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.15), frameon=False)
+    fig.set_size_inches(8, 8.8 + 0.17 * len(handles))  # the panels keep their height as the legend grows
     ax.set_xscale("log")
     model = _model_name(results)
     ax.set_title(f"C4-C6: {model}\n1cycle vs constant momentum vs step schedule" + _profile_note(results))
@@ -263,7 +265,7 @@ def one_cycle_figure(results: Results):
         # momentum's line is on the twin axis schedule_axes added; one legend for the panel, below
         # it: inside, any corner covers the LR peak or an end of momentum
         handles = [h for a in fig.axes[1:] for h in a.get_legend_handles_labels()[0]]
-        ax2.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3, frameon=False)
+        ax2.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.25), ncol=3, frameon=False)
     fig.tight_layout()
     return fig
 
