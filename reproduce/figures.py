@@ -429,10 +429,9 @@ def claims_source(root: Path | str = DEFAULT_ROOT) -> str:
     """What the overview was drawn from: every stored full-profile run's folder and the commits that trained them."""
     from .results import find_runs
 
-    runs = sorted(find_runs(root, profile="full"), key=lambda r: str(r.path))
-    commits = sorted({str((r.provenance.get("git") or {}).get("commit", "unknown"))[:10] for r in runs})
+    runs = find_runs(root, profile="full")
     return (f"clr-repro: CLAIMS.md's verdicts from {len(runs)} full-profile runs under {Path(root).as_posix()}/ "
-            f"(trained at commit(s) {', '.join(commits)})")
+            f"(trained at commit(s) {', '.join(_commits(runs))})")
 
 
 # name -> (study, function); the file names are stable, for citing
@@ -515,6 +514,10 @@ def source(results: Results | None) -> str:
     if not results:
         return "clr-repro: no runs (formulas only, reproduce/schedules.py)"
     runs = sorted((r for rs in results.values() for r in rs), key=lambda r: r.path.name)
-    commits = sorted({str((r.provenance.get("git") or {}).get("commit", "unknown"))[:10] for r in runs})
     return (f"clr-repro runs under experiments/results/{runs[0].path.parent.name}/: "
-            + ", ".join(r.path.name for r in runs) + f"; trained at commit(s) {', '.join(commits)}")
+            + ", ".join(r.path.name for r in runs) + f"; trained at commit(s) {', '.join(_commits(runs))}")
+
+
+def _commits(runs) -> list[str]:
+    """The commits (10 hex digits) that trained ``runs``, sorted: a figure's metadata names them."""
+    return sorted({str((r.provenance.get("git") or {}).get("commit", "unknown"))[:10] for r in runs})

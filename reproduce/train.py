@@ -270,6 +270,24 @@ class CompiledOrEager:
         return fn(self.eager, *args)
 
 
+def training_step(optimizer: torch.optim.Optimizer, device: str, amp: bool):
+    """One forward and backward, ``(model, x, y) -> (batch accuracy, loss)`` on the device, for
+    :class:`CompiledOrEager` to run (eagerly again if a compiled step fails): training and the range
+    test take the same step."""
+
+    def step(m, x, y):
+        with autocast(device, amp):
+            out = m(x)
+            loss = F.cross_entropy(out, y)
+        # read the forward's output before backward runs: under CUDA graphs its memory belongs to the graph
+        correct = (out.argmax(1) == y).float().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        return correct, loss
+
+    return step
+
+
 @contextmanager
 def _stop_on_signals():
     """SIGTERM/SIGINT set a flag the loop checks after each iteration (main thread only)."""
@@ -479,15 +497,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         pending = 0
         return loss
 
-    def forward_backward(m, x, y):  # through `stepper`: redone eagerly if a compiled step fails
-        with autocast(dev, cfg.amp):
-            out = m(x)
-            loss = F.cross_entropy(out, y)
-        # read the forward's output before backward runs: under CUDA graphs its memory belongs to the graph
-        correct = (out.argmax(1) == y).float().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        return correct, loss
+    forward_backward = training_step(optimizer, dev, cfg.amp)
 
     status, diverged_at = "running", None
     model.train()
@@ -626,25 +636,17 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
                 yield from loader.epoch(epoch)
                 epoch += 1
 
-    def criterion(out, y):
-        return F.cross_entropy(out.float(), y)
-
     stepper = CompiledOrEager(model, cfg.compile)  # the step mode, as training runs it
+    step = training_step(optimizer, cfg.device, cfg.amp)
 
     def forward_backward(x, y):
-        def step(m, x, y):  # through `stepper`: redone eagerly if a compiled step fails
-            with autocast(cfg.device, cfg.amp):
-                out = m(x)
-            loss = criterion(out, y)  # read before backward: under CUDA graphs `out` belongs to the graph
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            return loss
-        return stepper.run(step, x, y)
+        return stepper.run(step, x, y)[1]  # the loss, on the device
 
     write_json(rd.config, cfg.to_dict() | extra)
     write_json(rd.provenance, provenance(cfg.device, data_info, cfg.seed))
     t0 = time.perf_counter()
-    result = lr_range_test(model, optimizer, criterion, Batches(), start_lr=start_lr, end_lr=end_lr,
+    # the steps are training's (forward_backward); the criterion serves only lr_range_test's default step
+    result = lr_range_test(model, optimizer, F.cross_entropy, Batches(), start_lr=start_lr, end_lr=end_lr,
                            num_iter=total, mode=mode, diverge=diverge,
                            eval_fn=lambda m: evaluate(model)["test_accuracy"], eval_every=eval_every,
                            progress=cfg.progress, forward_backward=forward_backward)
