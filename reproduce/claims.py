@@ -30,6 +30,7 @@ from .readings import (
     Estimate,
     Reading,
     difference,
+    difference_sampling,
     diverged_readings,
     pooled,
     readings,
@@ -131,17 +132,30 @@ def final_readings(r: Results, labels) -> dict[str, list[dict[str, Reading]]]:
     return {label: v for label, v in out.items() if v}
 
 
+def judged_kind(readings_: dict[str, Reading]) -> str:
+    """Which reading the rule reads of one run: the JPEG-corrected one, else the exact images'."""
+    return VERDICT_READING if VERDICT_READING in readings_ else "exact"
+
+
 def judged_reading(readings_: dict[str, Reading]) -> Reading:
     """One run's reading the rule reads (as :func:`judged` for estimates)."""
-    return readings_.get(VERDICT_READING) or readings_["exact"]
+    return readings_[judged_kind(readings_)]
 
 
 def judged_difference(per: dict[str, list[dict[str, Reading]]], a: str, b: str,
                       est: dict[str, dict[str, Estimate]]) -> Estimate:
-    """``a − b`` of two settings on the reading the rule reads, the seed spread pooled over ``per``."""
+    """``a − b`` of two settings on the reading the rule reads, the seed spread pooled over ``per``;
+    runs of one seed pair image by image where both kept their verdicts (``difference_sampling``)."""
     s2, df = seed_variance([[judged_reading(x).value for x in v] for v in per.values()])
-    return difference(judged(est[a]), judged(est[b]), s2, df, float(np.mean([judged_reading(x).var for x in per[a]])),
-                      float(np.mean([judged_reading(x).var for x in per[b]])))
+    kinds = {judged_kind(x) for x in per[a] + per[b]}
+    kind = VERDICT_READING if kinds == {VERDICT_READING} else "exact"
+    sampling = difference_sampling(kind, [x[kind] for x in per[a]], [x[kind] for x in per[b]])
+    return difference(judged(est[a]), judged(est[b]), s2, df, sampling)
+
+
+def gap_text(d: Estimate) -> str:
+    """A difference in points, and on how many seed pairs its test sampling was read image by image."""
+    return d.text(100, " points", signed=True) + (f" (paired image by image on {d.paired} of {d.n} seeds)" if d.paired else "")
 
 
 def _points(margin: float) -> str:
@@ -338,7 +352,7 @@ def _c3(r: Results) -> Outcome | None:
         gap = paper.C3["triangular2-3stage"].value - paper.C3["fixed"].value
         parts.append(judge("triangular2-3stage at 25k minus fixed at 70k", gap, d, C3_MARGIN,
                            shown=d.text(100, " points", signed=True)))
-        texts.append(f"triangular2-3stage at 25k minus fixed at 70k: {d.text(100, ' points', signed=True)} (paper {100 * gap:+.1f})")
+        texts.append(f"triangular2-3stage at 25k minus fixed at 70k: {gap_text(d)} (paper {100 * gap:+.1f})")
     extra = [f"{label} {pm_text([x.summary.get('test_accuracy', DIVERGED_ACCURACY) for x in runs])} at "
              f"{max(x.summary.get('iterations_done', 0) for x in runs):,} it (exact images, n={len(runs)})"
              for label, runs in r.items() if label not in paper.C3 and runs and runs[0].summary.get("test_accuracy")]
@@ -440,7 +454,7 @@ def _c4(r: Results) -> Outcome | None:
     per = _study05_readings(r)
     for a, b, what in C4_SPLITS:
         if a in est and b in est:
-            ours += f"; {what}: {judged_difference(per, a, b, est).text(100, ' points', signed=True)}"
+            ours += f"; {what}: {gap_text(judged_difference(per, a, b, est))}"
     return Outcome(ours, part.verdict, _parts_reason([part], f"the mean of DA's schedule against {paper.C4.text()}, margin "
                                                              f"{_points(ACC_MARGIN)}") + f". {SCHEDULE_NOTE}"
                    + (f". {start}" if (start := c4_start(r)) else ""), (part,))
@@ -519,7 +533,7 @@ def _c7(r: Results) -> Outcome | None:
             d = judged_difference(per, a, b, est)
             gap = paper.C7[hi_wd].value - paper.C7[lo_wd].value
             parts.append(judge(f"wd {what}", gap, d, C7_MARGINS[what], shown=d.text(100, " points", signed=True)))
-            texts.append(f"wd {what}: {d.text(100, ' points', signed=True)} (blog {100 * gap:+.2f})")
+            texts.append(f"wd {what}: {gap_text(d)} (blog {100 * gap:+.2f})")
     if not parts:
         return Outcome("; ".join(texts), INCONCLUSIVE, "the rule compares wd 1e-3, 1e-4 and 1e-5, which have not all run")
     verdict = combine([p.verdict for p in parts])
@@ -554,7 +568,7 @@ def _c8(r: Results) -> Outcome | None:
             bounds = (f"; our range test reads base {g['smith_base']:.2g}, max {g['smith_max']:.2g} "
                       f"(the post chose {paper.C8_BASE.value:g}-{paper.C8_MAX.value:g})")
     ours = (f"CLR (50 epochs): {three(est['adam-clr'])}; fixed (150 epochs): {three(est['adam-fixed'])}; "
-            f"CLR minus fixed ({'every test image exact' if same else NAMES[kind]}): {d.text(100, ' points', signed=True)}"
+            f"CLR minus fixed ({'every test image exact' if same else NAMES[kind]}): {gap_text(d)}"
             f"{bounds}")
     return Outcome(ours, part.verdict, _parts_reason([part], f"CLR's gain over the fixed LR against the post's "
                                                              f"{100 * paper.C8_GAIN.value:+.1f} points, margin "
@@ -708,7 +722,10 @@ is no wider than the margin (half-width ≤ M), so a miss of twice the margin wo
 **Inconclusive**: P lies inside but the interval is wider than that — or there is none, because
 only one seed ran. Every seed is scored on the same test images, so the test-set sampling never
 averages out; where it alone keeps the interval wider than the margin, the reason says so: on this
-test set more seeds can then show a miss, never settle a hit. A claim of several parts is reproduced when all are, **partly** when some parts
+test set more seeds can then show a miss, never settle a hit. A difference of two settings (C3's
+relative point, C7, C8) is scored on the same images: where both runs of a seed kept their
+per-image verdicts, the sampling of their difference is read from the images they disagree on
+(paired); otherwise the two runs' variances add, an upper bound. A claim of several parts is reproduced when all are, **partly** when some parts
 are reproduced and others not. A run whose loss stopped being finite (diverged) counts at chance
 accuracy (10 %) with no sampling variance, and the row names it: leaving it out would report only
 the seeds that worked.

@@ -1,13 +1,20 @@
 """Scoring a model on the test set: accuracy on the exact images with its 95 % interval, on all
 of them, and on the exact images in JPEG form (what :mod:`reproduce.readings` needs to correct the
 all-images figure). The training loop, the ImageNet path and the shipped weights share it.
+
+A finished run also keeps its per-image verdicts (right or wrong on each test image, and on each
+exact image in JPEG form), packed one bit an image (:func:`pack_verdicts`): two settings scored on
+the same images then have their difference's sampling read off the images they disagree on
+(:func:`reproduce.readings.paired_var`), not off each score alone.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 from contextlib import nullcontext
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -32,6 +39,12 @@ class Evaluator:
             self.jpeg_exact = test.jpeg_x[test.exact].to(device)
         self.normalize, self.channels_last, self.amp = normalize, channels_last, amp
         self.batch_size, self.device = batch_size, device
+        self.last: dict[str, torch.Tensor] = {}  # the last evaluation's per-image verdicts, on the device
+
+    def verdict_bits(self) -> dict[str, str]:
+        """The last evaluation's per-image verdicts as summary fields (:data:`VERDICT_FIELDS`): one
+        host copy, made once a run has finished, never per evaluation."""
+        return {field: pack_verdicts(v.cpu().numpy()) for field, v in self.last.items()}
 
     def _predict(self, model, x):
         for i in range(0, len(x), self.batch_size):
@@ -55,6 +68,9 @@ class Evaluator:
             if self.jpeg_exact is not None:  # the same images as JPEG: accuracy, and the verdicts JPEG flips
                 as_jpeg = torch.cat(list(self._predict(model, self.jpeg_exact))).argmax(1) == self.y[self.exact]
                 stats += [as_jpeg.float().mean(), (on_exact & ~as_jpeg).sum().float(), (~on_exact & as_jpeg).sum().float()]
+                self.last["test_exact_as_jpeg_correct_bits"] = as_jpeg
+            self.last["test_exact_correct_bits"] = on_exact
+        self.last["test_correct_bits"] = correct
         vals = torch.stack(stats).tolist()  # the one host sync of an evaluation
         model.train(was)
         n_exact = self.n_exact
@@ -65,6 +81,26 @@ class Evaluator:
         if len(vals) == 6:  # reproduce.readings turns these into the JPEG-corrected accuracy
             out |= {"test_accuracy_exact_as_jpeg": vals[3], "test_jpeg_lost": int(vals[4]), "test_jpeg_gained": int(vals[5])}
         return out
+
+
+# the summary fields of per-image verdicts, and the images each covers (in test-set order)
+VERDICT_FIELDS = {"test_correct_bits": "every test image as stored (test_n_all)",
+                  "test_exact_correct_bits": "the exact images (test_n), where only some are",
+                  "test_exact_as_jpeg_correct_bits": "the exact images in JPEG form (test_n), where a JPEG copy exists"}
+
+
+def pack_verdicts(right: np.ndarray) -> str:
+    """Right/wrong per image as text for a JSON summary: ``numpy.packbits`` (first image in the
+    highest bit), base64. 10,000 images take 1,668 characters."""
+    return base64.b64encode(np.packbits(np.asarray(right, dtype=bool)).tobytes()).decode("ascii")
+
+
+def unpack_verdicts(text: str, n: int) -> np.ndarray:
+    """:func:`pack_verdicts` undone: ``n`` booleans."""
+    bits = np.unpackbits(np.frombuffer(base64.b64decode(text), dtype=np.uint8))
+    if len(bits) != 8 * math.ceil(n / 8) or bits[n:].any():  # a count off by less than the padding goes unseen
+        raise ValueError(f"{len(text)} characters of verdict bits cannot hold exactly {n} images")
+    return bits[:n].astype(bool)
 
 
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:

@@ -499,7 +499,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
 
     forward_backward = training_step(optimizer, dev, cfg.amp)
 
-    status, diverged_at = "running", None
+    status, diverged_at, evaluated_at = "running", None, None
     model.train()
     t0 = t_train = time.perf_counter()
     bar = tqdm(total=total, initial=it, desc=f"{cfg.label or cfg.model} s{cfg.seed}", disable=not (cfg.progress and main),
@@ -528,6 +528,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
                         torch.cuda.synchronize()
                     train_time += time.perf_counter() - t_train
                     ev = evaluate(model)
+                    evaluated_at = it
                     t_train = time.perf_counter()
                     if main:
                         rd.append_metrics([{"kind": "eval", "iteration": it, "epoch": it / ipe, **ev}])
@@ -555,16 +556,20 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
     if main:
         if cfg.save_weights:
             torch.save(model.state_dict(), rd.path / "model.pt")
+        # the final evaluation's per-image verdicts (where this process made it; a folder evaluator keeps none)
+        verdicts = evaluate.verdict_bits() if (status == "finished" and evaluated_at == total
+                                               and hasattr(evaluate, "verdict_bits")) else {}
         _write_summary(rd, cfg, schedule, status, total, it, ipe, elapsed, train_time, best, diverged_at, images,
-                       compile_fell_back=stepper.failed)
+                       compile_fell_back=stepper.failed, verdicts=verdicts)
     distributed.barrier()
     return rd.load()
 
 
 def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str, total: int, it: int, ipe: int,
                    elapsed: float, train_time: float, best: dict | None, diverged_at: int | None, images: int,
-                   compile_fell_back: str | None = None) -> None:
-    """summary.json (the outcome, with the last evaluation's metrics); then the checkpoint goes."""
+                   compile_fell_back: str | None = None, verdicts: dict[str, str] | None = None) -> None:
+    """summary.json (the outcome, with the last evaluation's metrics and per-image ``verdicts``);
+    then the checkpoint goes."""
     evals = [r for r in rd.rows() if r["kind"] == "eval"]
     final = evals[-1] if evals and status == "finished" else {}
     summary = {
@@ -579,6 +584,7 @@ def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str
         "diverged_at_lr": schedule.lr(diverged_at - 1) if diverged_at else None,
         "mode": {"compile": cfg.compile, "fused": cfg.fused, "compile_fell_back": compile_fell_back},
         **{k: v for k, v in final.items() if k not in ("kind", "iteration", "epoch")},
+        **(verdicts or {}),
     }
     write_json(rd.summary, summary)
     rd.checkpoint.unlink(missing_ok=True)

@@ -14,6 +14,7 @@ import torch
 
 from . import distributed
 from .data import AUGMENTS, load_cifar10
+from .evaluation import VERDICT_FIELDS
 from .pretrained import evaluate, export, report
 from .progress import seconds_per_step
 from .range_test import MODES as RANGE_MODES
@@ -132,7 +133,8 @@ def cmd_train(a: argparse.Namespace) -> int:
     finally:
         distributed.shutdown()
     if int(os.environ.get("RANK", "0")) == 0:
-        print(json.dumps({"run": str(run.path), **run.summary}, indent=2, default=str))
+        shown = {k: "(per-image verdicts: in summary.json)" if k in VERDICT_FIELDS else v for k, v in run.summary.items()}
+        print(json.dumps({"run": str(run.path), **shown}, indent=2, default=str))
     return 0
 
 

@@ -16,6 +16,12 @@ learning rates and iteration counts, compared on a log scale). Then:
   seed is scored on the same test images), the reason says so: more seeds cannot settle that part
   on this test set, only show a miss.
 
+A difference of two settings (C3's relative point, C7, C8, C4's splits) is scored on the same test
+images. Where both runs of a seed kept their per-image verdicts (runs from December 2026 on), the
+test-set sampling of that pair's difference is read from the images the two disagree on
+(:func:`reproduce.readings.paired_var`); any other pair adds its two runs' variances, an upper
+bound. This was fixed before any run with per-image verdicts existed.
+
 A claim of several parts (C3's five policies, C5's two momenta) is **reproduced** when every part
 is, **not reproduced** when every part that is settled misses, **partly** when some parts are
 reproduced and others not, and **inconclusive** while nothing is settled or only hits are

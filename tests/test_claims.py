@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from reproduce import claims, paper
@@ -400,6 +401,32 @@ def test_c8_rule(tmp_path, clr, fixed, expected):
             _final(tmp_path, "07_adam_clr", label, seed, a, claim="C8")
     out = claims.RULES["C8"](study_results(tmp_path, "07_adam_clr", "full"))
     assert out.verdict == expected, out.reason
+
+
+def test_c8_pairs_each_seed_image_by_image_where_both_runs_kept_their_verdicts(tmp_path):
+    """The same accuracies twice: once as runs that predate per-image verdicts, once with them. Each CLR
+    run is its fixed-LR twin plus 160 images more right, so the two disagree on 1.6 % of the images and
+    the paired interval of the gain is far narrower than the sum of both runs' variances."""
+    from reproduce.evaluation import pack_verdicts
+
+    rng = np.random.default_rng(0)
+    half = {}
+    for kept in (False, True):
+        root = tmp_path / str(kept)
+        for seed in range(3):
+            fixed = np.zeros(10_000, bool)
+            fixed[rng.choice(10_000, 7350 + 10 * seed, replace=False)] = True  # 73.5, 73.6, 73.7 %
+            clr = fixed.copy()
+            clr[rng.choice(np.flatnonzero(~fixed), 160, replace=False)] = True
+            for label, right in (("adam-clr", clr), ("adam-fixed", fixed)):
+                _final(root, "07_adam_clr", label, seed, float(right.mean()), claim="C8")
+                f = root / "07_adam_clr" / f"{label}-s{seed}-0000" / "summary.json"
+                extra = {"seed": seed, "test_n_all": 10_000} | ({"test_correct_bits": pack_verdicts(right)} if kept else {})
+                f.write_text(json.dumps(json.loads(f.read_text()) | extra))
+        out = claims.RULES["C8"](study_results(root, "07_adam_clr", "full"))
+        assert ("paired image by image on 3 of 3 seeds" in out.ours) == kept, out.ours
+        half[kept] = float(re.search(r"CLR minus fixed \(every test image exact\): \+1\.60 points ± ([0-9.]+)", out.ours)[1])
+    assert half[True] < 0.5 * half[False]
 
 
 def test_claims_markdown_links_only_what_exists_and_states_the_rule_first(tmp_path):

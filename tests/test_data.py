@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from reproduce import data as D
-from reproduce.evaluation import Evaluator
+from reproduce.evaluation import VERDICT_FIELDS, Evaluator, unpack_verdicts
 
 
 def _npz_folder(tmp_path, n=40, exact_n=None, with_sums=True):
@@ -152,12 +152,19 @@ def test_evaluator_reports_exact_subset(tmp_path):
         def forward(self, x):
             return torch.nn.functional.one_hot(torch.zeros(len(x), dtype=torch.long), 10).float()
 
-    ev = Evaluator(te, D.Normalizer("channel", te), "cpu", False, False)(Zero())
+    evaluator = Evaluator(te, D.Normalizer("channel", te), "cpu", False, False)
+    ev = evaluator(Zero())
     assert ev["test_accuracy"] == 1.0 and ev["test_n"] == 10
     assert ev["test_accuracy_all"] == pytest.approx(10 / 40)
     assert ev["test_accuracy_exact_as_jpeg"] == 1.0
     assert ev["test_n_all"] == 40 and ev["test_jpeg_lost"] == ev["test_jpeg_gained"] == 0
     assert ev["test_accuracy_lo95"] < 1.0 == ev["test_accuracy_hi95"]
+    # and what it said of each image, for differences paired image by image
+    bits = evaluator.verdict_bits()
+    assert sorted(bits) == sorted(VERDICT_FIELDS)
+    assert unpack_verdicts(bits["test_correct_bits"], 40).tolist() == [True] * 10 + [False] * 30
+    assert unpack_verdicts(bits["test_exact_correct_bits"], 10).all()
+    assert unpack_verdicts(bits["test_exact_as_jpeg_correct_bits"], 10).all()
 
 
 def test_no_data_and_no_network_is_one_line_saying_how_to_point_at_a_copy(tmp_path, monkeypatch, capsys):

@@ -6,7 +6,20 @@ import math
 import numpy as np
 import pytest
 
-from reproduce.readings import Estimate, Reading, corrected, pooled, readings, seed_variance
+from reproduce.evaluation import pack_verdicts, unpack_verdicts
+from reproduce.readings import (
+    Z95,
+    Estimate,
+    Reading,
+    corrected,
+    difference,
+    difference_sampling,
+    paired_var,
+    pooled,
+    readings,
+    seed_variance,
+    verdicts,
+)
 from reproduce.verdict import INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, combine, judge
 
 N, n = 10_000, 1_017
@@ -165,3 +178,117 @@ def test_an_inconclusive_part_says_when_more_seeds_cannot_settle_it(floor, paper
     if says:
         assert part.why.endswith(f"±{100 * floor:.2f} points or wider, more than the margin (1 point), so more seeds "
                                  "cannot settle this part on this test set")
+
+
+def test_verdict_bits_round_trip_and_a_wrong_count_is_refused():
+    rng = np.random.default_rng(3)
+    for size in (1, 8, 1017, 10_000):
+        right = rng.random(size) < 0.9
+        assert np.array_equal(unpack_verdicts(pack_verdicts(right), size), right)
+    assert len(pack_verdicts(np.ones(10_000, bool))) == 1668  # a summary grows by ~1.7 kB
+    with pytest.raises(ValueError, match="cannot hold exactly 1030 images"):
+        unpack_verdicts(pack_verdicts(np.ones(1017, bool)), 1030)
+    with pytest.raises(ValueError, match="cannot hold exactly 1000 images"):
+        unpack_verdicts(pack_verdicts(np.ones(1017, bool)), 1000)  # images past the count: a wrong count
+
+
+def _bits(right, exact_n=None, as_jpeg=None, seed=0):
+    """A summary as the engine writes it, from per-image verdicts (the first ``exact_n`` images exact)."""
+    n_all = len(right)
+    n = exact_n or n_all
+    s = {"seed": seed, "test_n_all": n_all, "test_n": n, "test_accuracy": right[:n].mean(), "test_accuracy_all": right.mean(),
+         "test_correct_bits": pack_verdicts(right)}
+    if exact_n:
+        exact = right[:n] if as_jpeg is None else as_jpeg[0]
+        s |= {"test_exact_correct_bits": pack_verdicts(exact), "test_accuracy": exact.mean()}
+        if as_jpeg is not None:
+            j = as_jpeg[1]
+            s |= {"test_exact_as_jpeg_correct_bits": pack_verdicts(j), "test_accuracy_exact_as_jpeg": j.mean(),
+                  "test_jpeg_lost": int((exact & ~j).sum()), "test_jpeg_gained": int((~exact & j).sum())}
+    return s
+
+
+def test_paired_variance_by_hand_and_against_one_runs_formula():
+    # 10 images, all exact: the runs disagree on images 0 and 1 only (a right, b wrong): d = (1, 1, 0, ...)
+    a = np.array([1, 1, 1, 1, 1, 1, 1, 0, 0, 1], bool)
+    b = np.array([0, 0, 1, 1, 1, 1, 1, 0, 0, 1], bool)
+    va, vb = verdicts(_bits(a)), verdicts(_bits(b))
+    assert paired_var("exact", va, vb) == pytest.approx((0.2 - 0.2**2) / 10)  # two of ten disagree, one way
+    assert paired_var("exact", va, va) == 0.0  # a run against itself: no sampling difference at all
+    # against a run wrong everywhere whose JPEG never flips, the paired formula is one run's own (the
+    # module docstring's, with the all-images score's variance in its first term)
+    rng = np.random.default_rng(4)
+    right = rng.random(2000) < 0.85
+    exact, as_jpeg = right[:200], right[:200] ^ (rng.random(200) < 0.1)
+    one = _bits(right, 200, (exact, as_jpeg))
+    none = _bits(np.zeros(2000, bool), 200, (np.zeros(200, bool), np.zeros(200, bool)))
+    r = readings(one)["corrected"]
+    p_all = right.mean()
+    f = 1800 / 2000
+    expected = r.var - r.value * (1 - r.value) / 2000 + p_all * (1 - p_all) / 2000
+    assert paired_var("corrected", verdicts(one), verdicts(none)) == pytest.approx(expected)
+    # a run without JPEG verdicts cannot be paired on the corrected reading, and other test sets never
+    assert paired_var("corrected", verdicts(_bits(right, 200)), verdicts(none)) is None
+    assert paired_var("all", verdicts(_bits(right[:1000])), verdicts(none)) is None
+    assert f == (2000 - 200) / 2000
+
+
+def _two_models(rng, n_all=N, n_exact=n, gap=0.01, agree=0.9):
+    """Two models on one freshly drawn test set: each image has a difficulty q shared by both (most
+    easy, some hard); model a is right with probability q + ``gap``, b with q, and the two draw the
+    same coin on an image with probability ``agree``, so their errors are correlated as trained
+    networks' are. JPEG makes an image fragile for both (10 %), and a fragile image's verdict flips
+    with a coin shared the same way. The true difference on exact images is ``gap``."""
+    q = np.where(rng.random(n_all) < 0.85, 0.95, 0.35)
+    u = rng.random(n_all)
+    u_b = np.where(rng.random(n_all) < agree, u, rng.random(n_all))
+    right_a, right_b = u < q + gap, u_b < q
+    fragile = rng.random(n_all) < 0.10
+    w = rng.random(n_all)
+    w_b = np.where(rng.random(n_all) < agree, w, rng.random(n_all))
+    jpeg_a = right_a ^ (fragile & (w < np.where(right_a, 0.5, 0.2)))
+    jpeg_b = right_b ^ (fragile & (w_b < np.where(right_b, 0.5, 0.2)))
+    stored_a = np.concatenate([right_a[:n_exact], jpeg_a[n_exact:]])
+    stored_b = np.concatenate([right_b[:n_exact], jpeg_b[n_exact:]])
+    return (_bits(stored_a, n_exact, (right_a[:n_exact], jpeg_a[:n_exact])),
+            _bits(stored_b, n_exact, (right_b[:n_exact], jpeg_b[:n_exact])))
+
+
+def test_a_difference_paired_image_by_image_covers_the_true_gap_and_is_far_narrower_than_unpaired():
+    rng = np.random.default_rng(5)
+    sims, gap = 800, 0.01
+    covered = {"paired": 0, "unpaired": 0}
+    ratio = []
+    for _ in range(sims):
+        sa, sb = _two_models(rng, gap=gap)
+        ra, rb = readings(sa)["corrected"], readings(sb)["corrected"]
+        d = ra.value - rb.value
+        var, least, bounded, paired = difference_sampling("corrected", [ra], [rb])
+        assert paired == 1 and not bounded and least == var
+        unpaired = ra.var + rb.var
+        covered["paired"] += abs(d - gap) <= Z95 * math.sqrt(var)
+        covered["unpaired"] += abs(d - gap) <= Z95 * math.sqrt(unpaired)
+        ratio.append(math.sqrt(var / unpaired))
+    assert 0.93 <= covered["paired"] / sims <= 0.975  # honest: about 95 %, as stated
+    assert covered["unpaired"] / sims > 0.99  # the sum of both variances over-covers: an upper bound
+    assert np.mean(ratio) < 0.6  # and the paired interval is well under two thirds as wide
+
+
+def test_runs_pair_by_seed_and_a_pair_without_verdicts_adds_its_two_variances():
+    rng = np.random.default_rng(6)
+    a0, b0 = _two_models(rng, n_all=2000, n_exact=200)
+    a1, b1 = _two_models(rng, n_all=2000, n_exact=200)
+    a1, b1 = a1 | {"seed": 1}, b1 | {"seed": 1}
+    old = {k: v for k, v in b1.items() if not k.endswith("_bits")}  # seed 1 of b predates the verdicts
+    ra0, rb0, ra1, rb1, rold = (readings(s)["corrected"] for s in (a0, b0, a1, b1, old))
+    var, least, bounded, paired = difference_sampling("corrected", [ra1, ra0], [rb0, rold])
+    assert paired == 1 and not bounded
+    assert var == pytest.approx((paired_var("corrected", ra0.verdicts, rb0.verdicts) + ra1.var + rold.var) / 2)
+    both, _, _, two = difference_sampling("corrected", [ra0, ra1], [rb0, rb1])
+    assert two == 2 and both < var
+    # seeds that do not match one to one: the settings' mean variances add, as before verdicts were kept
+    var, _, _, paired = difference_sampling("corrected", [ra0, ra1], [rb0])
+    assert paired == 0 and var == pytest.approx((ra0.var + ra1.var) / 2 + rb0.var)
+    est = difference(Estimate(0.9, 0.01, 2, 2), Estimate(0.89, 0.01, 2, 2), 1e-5, 2,
+                     difference_sampling("corrected", [ra0, ra1], [rb0, rb1]))
+    assert est.paired == 2 and est.floor == pytest.approx(Z95 * math.sqrt(both))

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from reproduce.readings import verdicts
 from reproduce.results import RunDir, find_runs, summaries
 from reproduce.train import TrainConfig, train
 
@@ -33,6 +34,10 @@ def test_learns_well_above_chance(tmp_path):
     for key in ("git", "command", "versions", "device_name", "data", "seed"):
         assert key in run.provenance
     assert run.provenance["data"]["train"]["sha256"]
+    # the final evaluation's verdict on each test image is kept (every synthetic image is exact: one field)
+    right = verdicts(s).all
+    assert len(right) == s["test_n_all"] and right.mean() == pytest.approx(s["test_accuracy_all"])
+    assert "test_exact_correct_bits" not in s
     assert sorted(p.name for p in run.path.iterdir()) == [  # the checkpoint goes, the metrics are gzipped
         "config.json", "metrics.jsonl.gz", "provenance.json", "summary.json"]
 
@@ -52,7 +57,7 @@ def test_cache_hit_and_force(tmp_path):
 
 def test_divergence_ends_cleanly(tmp_path):
     run = train(_cfg(schedule={"policy": "fixed", "base_lr": 1e4}, iterations=60, eval_every=20), tmp_path)
-    assert run.summary["status"] == "diverged"
+    assert run.summary["status"] == "diverged" and "test_correct_bits" not in run.summary
     assert run.summary["diverged_at_iteration"] <= 60 and run.summary["diverged_at_lr"] == 1e4
 
 
@@ -91,7 +96,7 @@ def test_interrupted_run_resumes_to_identical_metrics(tmp_path, sig, code):
     assert r.returncode == 0, r.stderr
     got, run = _rows(out)
     assert got == expected  # every logged loss, lr, momentum and accuracy, bit for bit
-    for k in ("test_accuracy", "test_loss", "best_test_accuracy", "iterations_done"):
+    for k in ("test_accuracy", "test_loss", "best_test_accuracy", "iterations_done", "test_correct_bits"):
         assert run.summary[k] == ref_run.summary[k]
     assert not (run.path / "checkpoint.pt").exists()
     # the provenance keeps both stretches: where the resumed one began, and by which command
