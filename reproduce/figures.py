@@ -171,8 +171,8 @@ PAPER_BOUNDS = {"C2": (paper.C2_BASE.value, paper.C2_MAX.value, "CLR paper"),
 
 
 def range_test_figure(results: Results, claim: str):
-    """03: loss and accuracy against LR for one claim's range tests (linear and exp side by side),
-    with the bounds the source read off its own test shaded where it gives them."""
+    """03: loss and accuracy against LR for one claim's range tests, one panel per test (linear and
+    exp), its seeds overlaid; the bounds the source read off its own test shaded where it gives them."""
     runs = [r for rs in results.values() for r in rs
             if r.config.get("claim") == claim and r.summary.get("kind") == "range_test"]
     if not runs:
@@ -180,42 +180,58 @@ def range_test_figure(results: Results, claim: str):
     # a "<label>-start" test zooms into another's start (same slope, accuracy read more often): an inset
     zooms = {(r.config.get("label", "")[: -len("-start")], r.config.get("seed")): r for r in runs
              if r.config.get("label", "").endswith("-start")}
-    runs = [r for r in runs if not r.config.get("label", "").endswith("-start")]
-    # one panel a row, each with its legend below: a strip of panels is unreadable at a report's column width
-    cols, rows = 1, len(runs)
-    fig, axes = plt.subplots(rows, cols, figsize=(9, 6 * rows), squeeze=False)
-    for ax in axes.flat[len(runs):]:
-        ax.set_visible(False)
-    for ax, run in zip(axes.flat, runs):
-        model = run.config.get("model", "")
-        title = f"{claim}: {MODEL_NAMES.get(model, model)}, {run.summary.get('mode', '')} LR sweep"
-        if sum(x.config.get("label") == run.config.get("label") for x in runs) > 1:  # one panel per seed
-            title += f", seed {run.config.get('seed')}"
+    tests: dict[str, list[Run]] = {}
+    for r in runs:
+        if not r.config.get("label", "").endswith("-start"):
+            tests.setdefault(r.config.get("label", ""), []).append(r)
+    # one panel a row, its legend below and its seeds on one axis: a strip of panels, or a panel per
+    # seed, is unreadable (or a poster) at a report's column width
+    fig, axes = plt.subplots(len(tests), 1, figsize=(9, 6 * len(tests)), squeeze=False)
+    for ax, (label, seeds) in zip(axes.flat, tests.items()):
+        seeds = sorted(seeds, key=lambda r: r.config.get("seed") or 0)
+        first = seeds[0]
+        model = first.config.get("model", "")
+        title = f"{claim}: {MODEL_NAMES.get(model, model)}, {first.summary.get('mode', '')} LR sweep"
         reference = None
-        if claim == "C1" and run.config.get("profile") == "full":  # the author's curves beside a full-scale test
-            reference = [(label, smith_log(name)) for name, label in SMITH_C1]
-        zoom = zooms.get((run.config.get("label"), run.config.get("seed")))
-        # one base per panel: the zoomed start's reading where there is one (the coarse grid only caps it)
-        plots.plot_range_test(run, ax=ax, title=title + _profile_note({"": [run]}), paper=PAPER_BOUNDS.get(claim),
-                              reference=reference,
-                              zoomed_base=None if zoom is None else base_from_zoom(run.metrics, zoom.metrics))
-        if zoom is not None:  # on the panel's top-most axis (its accuracy twin), or it is hidden
-            _zoom_inset(next(a for a in reversed(fig.axes) if a.bbox.bounds == ax.bbox.bounds), run, zoom)
+        if claim == "C1" and first.config.get("profile") == "full":  # the author's curves beside a full-scale test
+            reference = [(name, smith_log(log)) for log, name in SMITH_C1]
+        pairs = [(run, zooms.get((label, run.config.get("seed")))) for run in seeds]
+        # one base per seed: the zoomed start's reading where there is one (the coarse grid only caps it)
+        bases = {run.config.get("seed"): base_from_zoom(run.metrics, zoom.metrics) for run, zoom in pairs if zoom}
+        if len(seeds) == 1:
+            plots.plot_range_test(first, ax=ax, title=title + _profile_note({"": [first]}), paper=PAPER_BOUNDS.get(claim),
+                                  reference=reference, zoomed_base=bases.get(first.config.get("seed")))
+            top, colors = next(a for a in reversed(fig.axes) if a.bbox.bounds == ax.bbox.bounds), ["C1"]
+        else:
+            title += ", seeds " + ", ".join(str(r.config.get("seed")) for r in seeds)
+            top, colors = plots.plot_range_test_seeds(seeds, ax, title + _profile_note({"": seeds}),
+                                                      PAPER_BOUNDS.get(claim), reference, bases)
+        inset = [(run, zoom, color) for (run, zoom), color in zip(pairs, colors) if zoom is not None]
+        if inset:  # on the panel's top-most axis (its accuracy twin), or it is hidden
+            _zoom_inset(top, inset)
     fig.tight_layout()
     return fig
 
 
-def _zoom_inset(ax, run: Run, zoom: Run):
-    """The zoomed start's accuracy against LR, and the base read from it (``base_from_zoom``)."""
-    acc = zoom.metrics.dropna(subset=["accuracy"])
+def _zoom_inset(ax, tests: list[tuple[Run, Run, object]]):
+    """Each zoomed start's accuracy against LR (``(test, zoom, colour)``) and the base read from it
+    (``base_from_zoom``), dashed."""
     ins = ax.inset_axes([0.45, 0.34, 0.45, 0.26])  # between the loss (low) and the accuracy plateau (high)
-    ins.plot(acc["lr"], acc["accuracy"], marker=".", ms=3, lw=0.8, color="C1")
-    base = base_from_zoom(run.metrics, zoom.metrics)
+    bases = []
+    for run, zoom, color in tests:
+        acc = zoom.metrics.dropna(subset=["accuracy"])
+        ins.plot(acc["lr"], acc["accuracy"], marker=".", ms=3, lw=0.8, color=color)
+        base = base_from_zoom(run.metrics, zoom.metrics)
+        if base is not None:
+            ins.axvline(base, ls="--", color=color, lw=1)
+            bases.append(base)
+    acc = tests[0][1].metrics.dropna(subset=["accuracy"])
     step = float(acc["lr"].diff().median()) if len(acc) > 1 else float("nan")
     text = f"start, accuracy every {step:.2g} of LR"
-    if base is not None:
-        ins.axvline(base, ls="--", color="C2", lw=1)
-        text += f": Smith's base = {base:.3g}"  # the same base the panel's legend gives
+    if len(tests) == 1 and bases:
+        text += f": Smith's base = {bases[0]:.3g}"  # the same base the panel's legend gives
+    elif bases:
+        text += ": each seed's base dashed"
     ins.set_title(text, fontsize=9)
     ins.tick_params(labelsize=8)
     ins.xaxis.set_major_locator(plt.MaxNLocator(3))
@@ -454,7 +470,8 @@ CAPTIONS = {
     "03_range_test_C1_resnet56": "C1: ResNet-56's LR range tests. Smoothed training loss (left axis) and held-out "
                                  "accuracy (right axis) against the LR, with each rule's suggested LR as a vertical "
                                  "line; Smith's own logged 0-3 tests drawn dashed where the run is full-scale.",
-    "03_range_test_C2_cifar10_full": "C2: cifar10-full's linear range test, one panel per seed, the CLR paper's bounds "
+    "03_range_test_C2_cifar10_full": "C2: cifar10-full's range tests, exponential (top) and linear with its seeds "
+                                     "overlaid, each seed's bounds marked on its accuracy curve and the CLR paper's "
                                      "shaded; the inset zooms into the start, where Smith's base is read 10x finer.",
     "04_clr_vs_fixed_C3": "C3: test accuracy against iterations per policy (mean over seeds); each star is CLR Table 1's "
                           "value at the iteration the paper reports it.",

@@ -114,3 +114,68 @@ def plot_range_test(run, ax=None, title: str | None = None, paper: tuple[float, 
     res = RangeTestResult(history=h, mode=s["mode"], stopped_early=s["stopped_early"], stop_lr=s["stop_lr"],
                           suggestions=suggestions)
     return res.plot(ax=ax, title=title or run.config.get("label"), paper=paper, reference=reference)
+
+
+SEED_MARKERS = {"smith_base": ("v", "Smith's base (accuracy 10 % up its rise)"),
+                "smith_max": ("D", "Smith's max (accuracy 90 % up its rise)")}
+
+
+def plot_range_test_seeds(runs, ax, title: str | None = None, paper: tuple[float, float, str] | None = None,
+                          reference=None, zoomed_bases: dict | None = None):
+    """Several seeds of one range test on one panel, so a report prints them at column width: each
+    seed's smoothed loss (left axis, solid) and accuracy (right axis, dashed) in its own colour, with
+    Smith's base (▼) and max (◆) marked on its accuracy curve. ``paper`` = (base, max, source) is
+    shaded; ``reference`` = [(label, frame with lr and test_accuracy)], the author's curves in grey;
+    ``zoomed_bases`` = {seed: base read on a finer test of the start}, shown instead of the coarse one.
+    Returns the accuracy axis (the panel's top-most) and the seeds' colours."""
+    import numpy as np
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import PercentFormatter
+
+    palette = sns.color_palette("colorblind")  # blue, vermillion, green, purple, ...: its two oranges apart
+    colors = [palette[i % len(palette)] for i in (0, 3, 2, 4, 5, 9, 1, 8, 6, 7)[: len(runs)]]
+    ax2 = ax.twinx()
+    handles, labels = [], []
+    for run, color in zip(runs, colors):
+        h, seed = run.metrics, run.config.get("seed")
+        rules = suggest(h, run.summary["mode"])
+        if (zoomed_bases or {}).get(seed) is not None:
+            rules["smith_base"] = zoomed_bases[seed]
+        (line,) = ax.plot(h["lr"], h["smoothed_loss"], color=color, lw=1, alpha=0.85)
+        acc = h.dropna(subset=["accuracy"]) if "accuracy" in h else h.iloc[0:0]
+        ax2.plot(acc["lr"], acc["accuracy"], color=color, ls="--", lw=1, marker=".", ms=3)
+        read = []
+        for name, (marker, _) in SEED_MARKERS.items():
+            lr = rules.get(name)
+            if lr is None or not len(acc):
+                continue
+            ax2.plot([lr], [np.interp(lr, acc["lr"], acc["accuracy"])], marker=marker, ms=7, color=color, mec="k",
+                     mew=0.6, ls="none", zorder=5)
+            read.append(f"{name.removeprefix('smith_')} {lr:.2g}")
+        handles.append(line)
+        labels.append(f"seed {seed}" + (f": {', '.join(read)}" if read else ""))
+    for (name, ref), style in zip(reference or [], ("--", ":")):
+        ref = ref.dropna(subset=["lr", "test_accuracy"])
+        handles += ax2.plot(ref["lr"], ref["test_accuracy"], color="0.25", ls=style, lw=1.2)
+        labels.append(name)
+    grey = "0.35"
+    handles += [Line2D([], [], color=grey, lw=1), Line2D([], [], color=grey, ls="--", marker=".", ms=3, lw=1)]
+    labels += ["smoothed training loss (left axis)", "held-out accuracy (right axis)"]
+    for marker, text in SEED_MARKERS.values():
+        handles.append(Line2D([], [], marker=marker, color=grey, mec="k", mew=0.6, ls="none", ms=7))
+        labels.append(text)
+    if paper is not None:
+        lo, hi, source = paper
+        handles.append(ax.axvspan(lo, hi, color="0.5", alpha=0.15, lw=0))
+        labels.append(f"{source}: {lo:g}-{hi:g}")
+    if runs and runs[0].summary.get("mode") == "exp":
+        ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("training loss (smoothed)")
+    ax2.set_ylabel("held-out accuracy")
+    ax2.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax2.grid(False)
+    ax2.legend(handles, labels, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
+    if title:
+        ax.set_title(title)
+    return ax2, colors

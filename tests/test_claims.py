@@ -115,7 +115,9 @@ def test_c2_reads_each_seed_on_its_grid_and_judges_each_bound_within_a_factor_2(
 
     fig = figures.range_test_figure(study_results(tmp_path, "03_range_tests", "full"), "C2")
     titles = [ax.get_title() for ax in fig.axes if ax.get_title()]  # (the accuracy twin axes have none)
-    assert [t.split(", ")[-1] for t in titles] == ["seed 0", "seed 1"]  # one panel per seed, each says which
+    assert titles == ["C2: cifar10-full, linear LR sweep, seeds 0, 1"]  # the seeds share one panel, which names them
+    legend = [t.get_text() for ax in fig.axes if ax.get_legend() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["seed 0: base 0.001, max 0.0075", "seed 1: base 0.001, max 0.008"]  # each seed's reading
 
 
 def test_c2_base_capped_by_the_grid_misses_only_when_even_its_cap_is_far_below(tmp_path):
@@ -135,11 +137,18 @@ def test_c2_base_capped_by_the_grid_misses_only_when_even_its_cap_is_far_below(t
 
     from reproduce import figures
 
-    fig = figures.range_test_figure(study_results(tmp_path, "03_range_tests", "full"), "C2")
+    results = study_results(tmp_path, "03_range_tests", "full")
+    fig = figures.range_test_figure(results, "C2")
     panels = [ax.get_title() for ax in fig.axes if ax.get_title()]
     insets = [c.get_title() for ax in fig.axes for c in ax.child_axes]
-    assert len(panels) == 2  # the zoom is an inset of its test's panel, not a panel of its own
-    assert insets[0] == "start, accuracy every 1e-05 of LR: Smith's base = 0.00045"
+    assert len(panels) == 1  # the zoom is an inset of its test's panel, not a panel of its own
+    assert insets == ["start, accuracy every 1e-05 of LR: each seed's base dashed"]
+    assert "seed 1: base 0.00045, max 0.0045" in [t.get_text() for ax in fig.axes if ax.get_legend()
+                                                 for t in ax.get_legend().get_texts()]  # the zoomed base, not the cap
+    one = {"C2-cifar10_full-linear": results["C2-cifar10_full-linear"][:1],
+           "C2-cifar10_full-linear-start": results["C2-cifar10_full-linear-start"][:1]}
+    insets = [c.get_title() for ax in figures.range_test_figure(one, "C2").axes for c in ax.child_axes]
+    assert insets == ["start, accuracy every 1e-05 of LR: Smith's base = 0.00045"]  # one seed: its base in words
 
 
 def _c1_store(root, label, seed, summary):
