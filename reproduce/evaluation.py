@@ -103,6 +103,27 @@ def unpack_verdicts(text: str, n: int) -> np.ndarray:
     return bits[:n].astype(bool)
 
 
+def verdicts_disagree(summary: dict) -> str | None:
+    """What is wrong with a summary's per-image verdicts, or None: each field must hold exactly its
+    images (:data:`VERDICT_FIELDS`) and be right on as many of them as the accuracy it sits beside
+    says, so a run whose verdicts were cut or mixed up never reaches a paired interval."""
+    counts = {"test_correct_bits": ("test_n_all", "test_accuracy_all"), "test_exact_correct_bits": ("test_n", "test_accuracy"),
+              "test_exact_as_jpeg_correct_bits": ("test_n", "test_accuracy_exact_as_jpeg")}
+    for name, (count, accuracy) in counts.items():
+        if name not in summary:
+            continue
+        n, acc = summary.get(count), summary.get(accuracy)
+        if not isinstance(n, int) or n < 1 or not isinstance(acc, float | int):
+            return f"{name} sits beside no {count} and {accuracy}"
+        try:
+            right = int(unpack_verdicts(summary[name], n).sum())
+        except (ValueError, TypeError) as e:  # binascii.Error is a ValueError
+            return f"{name}: {e}"
+        if abs(right - acc * n) > 0.5:
+            return f"{name} holds {right} right of {n}, but {accuracy} is {acc:.4f} ({acc * n:.1f} of {n})"
+    return None
+
+
 def wilson(p: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95 % Wilson score interval of an accuracy ``p`` measured on ``n`` images."""
     if n == 0 or not math.isfinite(p):

@@ -9,8 +9,9 @@ which every later ``run-study`` and the README's performance table read, and the
 
 A lent GPU's runs come back as a tarball, and the minutes after a loan are few. What may enter
 ``experiments/results/`` is a finished run (``summary.json``) whose folder name is its config's id,
-whose provenance names a clean commit, the command, the device and the data's checksum, and whose
-data is the data the stored full-profile runs used. Every other folder is named with its reason and
+whose provenance names a clean commit, the command, the device and the data's checksum, whose
+per-image verdicts (where it kept them) add up to its accuracies, and whose data is the data the
+stored full-profile runs used. Every other folder is named with its reason and
 left out: an unfinished run (its checkpoint stays in the archive, to resume), a folder that differs
 from a stored run of the same id (never overwritten), a run of an uncommitted tree.
 """
@@ -26,6 +27,7 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
+from .evaluation import verdicts_disagree
 from .lease import BENCHMARKS
 from .results import DEFAULT_ROOT, read_json, run_id, write_atomic
 
@@ -160,6 +162,8 @@ def check(run: Path, into: Path, stored_data: dict[str, set[str]], allow_dirty: 
     missing += [] if summary.get("wall_time_s") is not None else ["wall time"]
     if missing:
         return "refused", f"its provenance lacks {', '.join(missing)}"
+    if problem := verdicts_disagree(summary):
+        return "refused", f"its per-image verdicts do not match its summary ({problem})"
     dirty = any((s.get("git") or {}).get("dirty") for s in segments)
     if dirty and not allow_dirty:
         return "refused", ("it ran from a tree with uncommitted changes (git dirty): no commit holds its code "

@@ -93,6 +93,33 @@ def test_a_run_that_cannot_be_traced_is_refused(tmp_path, capsys, change, reason
     assert not (store / C4.parent.name).exists()
 
 
+@pytest.mark.parametrize("spoil, reason", [
+    (None, None),
+    ("flip", "test_correct_bits holds"),  # one image's verdict changed: it no longer adds up to the accuracy
+    ("cut", "test_correct_bits: 1336 characters of verdict bits cannot hold exactly 10000 images"),
+])
+def test_per_image_verdicts_come_in_only_when_they_add_up_to_the_recorded_accuracy(tmp_path, capsys, spoil, reason):
+    import numpy as np
+
+    from reproduce.evaluation import pack_verdicts
+
+    store, back = tmp_path / "store", tmp_path / "back"
+    _copy(WD, store)
+    run = _copy(C4, back)
+    summary = json.loads((run / "summary.json").read_text())
+    right = np.arange(10_000) < round(summary["test_accuracy_all"] * 10_000)
+    if spoil == "flip":
+        right[0] = False
+    bits = pack_verdicts(right[:8000] if spoil == "cut" else right)
+    _edit(run / "summary.json", test_correct_bits=bits, test_n_all=10_000)
+    code = main(["import-runs", str(back), "--into", str(store)])
+    out = capsys.readouterr().out
+    if reason is None:
+        assert code == 0 and out.startswith("import ")
+    else:
+        assert code == 3 and "refused" in out and "its per-image verdicts do not match its summary" in out and reason in out
+
+
 def test_a_dirty_run_comes_in_only_when_asked_and_says_so(tmp_path, capsys):
     store, back = tmp_path / "store", tmp_path / "back"
     _edit(_copy(C4, back) / "provenance.json", **{"git.dirty": True, "segments": []})
