@@ -107,7 +107,7 @@ def estimates(per_label: dict[str, list[dict[str, Reading]]]) -> dict[str, dict[
         for label, rs in per_label.items():
             got = [r[kind] for r in rs if kind in r]
             if got:
-                out[label][kind] = pooled(got, s2, df)
+                out[label][kind] = pooled(got, s2, df, kind)
     return out
 
 
@@ -119,8 +119,8 @@ def judged(est: dict[str, Estimate]) -> Estimate:
 def three(est: dict[str, Estimate]) -> str:
     """The readings side by side, the one the verdict reads first, then the number of seeds."""
     order = [VERDICT_READING] + [k for k in KINDS if k != VERDICT_READING]
-    first = est["exact"]
-    tail = f" (n={first.n}" + ("; seed spread not measured)" if first.half is None else ")")
+    first, how = est["exact"], judged(est).how
+    tail = f" (n={first.n}" + ("; seed spread not measured" if first.half is None else "") + (f"; {how})" if how else ")")
     if all(est[k].value == first.value for k in est):
         return f"{first.text(spread=False)}{tail} (every test image exact)"
     return ", ".join(f"{NAMES[k]} {est[k].text(spread=False)}" for k in order if k in est) + tail
@@ -154,8 +154,8 @@ def judged_difference(per: dict[str, list[dict[str, Reading]]], a: str, b: str,
 
 
 def gap_text(d: Estimate) -> str:
-    """A difference in points, and on how many seed pairs its test sampling was read image by image."""
-    return d.text(100, " points", signed=True) + (f" (paired image by image on {d.paired} of {d.n} seeds)" if d.paired else "")
+    """A difference in points, and how its test sampling was read where runs kept per-image verdicts."""
+    return d.text(100, " points", signed=True) + (f" ({d.how})" if d.how else "")
 
 
 def _points(margin: float) -> str:
@@ -720,12 +720,14 @@ same finding (accuracy points; a factor for learning rates and iteration counts,
 **Not reproduced**: P lies outside [lo − M, hi + M]. **Reproduced**: P lies inside and the interval
 is no wider than the margin (half-width ≤ M), so a miss of twice the margin would have been caught.
 **Inconclusive**: P lies inside but the interval is wider than that — or there is none, because
-only one seed ran. Every seed is scored on the same test images, so the test-set sampling never
-averages out; where it alone keeps the interval wider than the margin, the reason says so: on this
-test set more seeds can then show a miss, never settle a hit. A difference of two settings (C3's
-relative point, C7, C8) is scored on the same images: where both runs of a seed kept their
-per-image verdicts, the sampling of their difference is read from the images they disagree on
-(paired); otherwise the two runs' variances add, an upper bound. A claim of several parts is reproduced when all are, **partly** when some parts
+only one seed ran. Every seed is scored on the same test images, so the part of the test-set
+sampling that comes from which images the test set holds never averages out. Runs that keep their
+per-image verdicts (from December 2026 on) measure it: each image's verdicts averaged over seeds,
+less the seeds' disagreement, which is seed spread; for a difference of two settings, only the
+images they disagree on count. For older runs one run's own sampling stands in, an upper bound.
+Where that part alone keeps the interval wider than the margin, the reason says so, and whether it
+was measured (then more seeds can show a miss, never settle a hit on this test set) or not (then
+more seeds help only as far as they err on different images). A claim of several parts is reproduced when all are, **partly** when some parts
 are reproduced and others not. A run whose loss stopped being finite (diverged) counts at chance
 accuracy (10 %) with no sampling variance, and the row names it: leaving it out would report only
 the seeds that worked.

@@ -20,15 +20,17 @@ The offline CIFAR-10 copy the project is developed with has 1,017 exact test ima
 
 With the official test set (every image exact) the three readings are one and the same.
 
-A difference of two settings is scored on the same images, so their sampling errors are
-correlated. Where both runs of a seed recorded their per-image verdicts
-(:data:`reproduce.evaluation.VERDICT_FIELDS`), :func:`paired_var` applies the formula above to
-the per-image differences — right minus right on every image, and the JPEG flip of one run minus
-the other's on the exact images: only the images the two runs disagree on count. Without them
-the two runs' variances add, an upper bound (:func:`difference_sampling`).
-
 :func:`pooled` turns one reading of several seeds into an estimate with a 95 % interval that
-holds both the seed-to-seed spread and the test-set sampling (:func:`seed_variance`).
+holds both the seed-to-seed spread (:func:`seed_variance`) and the test-set sampling. Every seed
+is scored on the same images, so the part of that sampling that comes from which images the test
+set holds never averages out; the part that comes from the seeds erring on different images does,
+and is seed spread. Runs that kept their per-image verdicts
+(:data:`reproduce.evaluation.VERDICT_FIELDS`) let :func:`image_sampling` tell the two apart: the
+formula above with each image's right/wrong and JPEG flip averaged over seeds, less the seeds'
+disagreement. A difference of two settings (:func:`difference_sampling`) reads the same off the
+per-image differences, so only the images the settings disagree on count. Runs without verdicts
+give their own variance instead: an upper bound, as if every seed and setting erred on the same
+images.
 """
 
 from __future__ import annotations
@@ -173,10 +175,12 @@ class Estimate:
     df: int
     bounded: bool = False
     bounds: tuple[float, float] | None = None  # an asymmetric interval (an LR read on a grid), else value ± half
-    # the half-width the test-set sampling alone gives, whatever the number of seeds (its least where bounded):
-    # every seed is scored on the same test images, so this part never averages out
+    # the half-width of the test-set sampling that no number of seeds removes (every seed is scored on
+    # the same images): measured on per-image verdicts (``floor_measured``), else one run's own sampling,
+    # which is at least that (its least where bounded)
     floor: float | None = None
-    paired: int = 0  # of a difference: how many seed pairs had their test sampling read image by image
+    floor_measured: bool = False
+    how: str = ""  # how the test sampling was read, where a reader should be told (a difference's pairing)
 
     @property
     def lo(self) -> float:
@@ -196,67 +200,95 @@ class Estimate:
         return f"{v} ± {scale * self.half:.{digits}f}{note}"
 
 
-def pooled(values: list[Reading], seed_var: float = float("nan"), df: int = 0) -> Estimate:
-    """Mean of one reading over seeds; its half-width is sqrt((t(df) · s/√k)² + (1.96 · √v̄)²).
+@dataclass(frozen=True)
+class Sampling:
+    """The test-set sampling of a seed mean (or of a difference of two): the variance the interval
+    takes, the part of it no number of seeds removes, and how it was read."""
 
-    s²/k is the seed-to-seed variance of a mean of k seeds (pooled, ``seed_variance``), taken at
-    Student's t quantile for its ``df``; v̄ the mean test-sampling variance of one score — not
-    divided by k, because every seed is scored on the same test images, so their sampling error
-    does not average out — at the normal quantile, as it is known rather than estimated from a few
-    seeds. With ``df`` = 0 (no setting ran two seeds) the spread is unmeasured and the estimate has
-    no interval."""
-    if not values:
-        raise ValueError("pooled() needs at least one reading")
-    k = len(values)
-    m = float(np.mean([r.value for r in values]))
-    bounded = any(r.bounded for r in values)
-    floor = Z95 * math.sqrt(float(np.mean([r.floor_var for r in values])))
-    if df < 1 or not math.isfinite(seed_var):
-        return Estimate(m, None, k, 0, bounded, floor=floor)
-    v_test = float(np.mean([r.var for r in values]))
-    return Estimate(m, _half(seed_var / k, v_test, df), k, df, bounded, floor=floor)
+    var: float
+    floor_var: float
+    bounded: bool = False  # ``var`` is an upper bound: a run without its flip count
+    measured: bool = False  # ``floor_var`` measured on per-image verdicts of two or more seeds a setting
+    how: str = ""
 
 
-def _half(seed_part: float, test_part: float, df: int) -> float:
-    """95 % half-width of a seed-spread variance (Student's t on ``df``) and a test-sampling variance
-    (normal), each at its own quantile, added in quadrature."""
-    return math.hypot(float(stats.t.ppf(0.975, df)) * math.sqrt(seed_part), Z95 * math.sqrt(test_part))
+def runs_sampling(values: list[Reading]) -> Sampling:
+    """From each run's own sampling variance: their mean, not divided by the number of seeds, as if
+    every seed erred on the same images (an upper bound on what seeds cannot remove)."""
+    return Sampling(float(np.mean([r.var for r in values])), float(np.mean([r.floor_var for r in values])),
+                    any(r.bounded for r in values))
+
+
+def _between_images(a: list[np.ndarray], b: list[np.ndarray] | None) -> tuple[float, float | None]:
+    """The between-image variance of one per-image quantity's seed mean (minus ``b``'s), and the part
+    of it that more seeds would not remove: the seeds' disagreement image by image (within-image
+    variance / k) is taken out — it is seed-to-seed spread, which the interval holds already. None
+    for that part where a setting ran one seed, as its disagreement is not seen."""
+    groups = [np.asarray(a, dtype=float)] + ([] if b is None else [np.asarray(b, dtype=float)])
+    out = groups[0].mean(0) - (groups[1].mean(0) if b is not None else 0.0)
+    within = None if min(len(g) for g in groups) < 2 else sum(float(np.var(g, axis=0, ddof=1).mean()) / len(g)
+                                                             for g in groups)
+    total = float(np.var(out))
+    return total, None if within is None else max(total - within, 0.0)
+
+
+def image_sampling(kind: str, a: list[Verdicts], b: list[Verdicts] | None = None) -> Sampling | None:
+    """The test-set sampling of one setting's seed mean (or of ``a`` minus ``b``) on reading ``kind``,
+    from every run's per-image verdicts: the module docstring's variance with each run's right/wrong
+    and JPEG flips replaced by their seed means per image (or the difference of two settings' seed
+    means), so that only the images the runs disagree on count. With two or more seeds a setting,
+    what is left once the seeds' disagreement is taken out (it is in the seed spread) is both the
+    variance the interval takes and its measured floor; with one, the whole between-image variance.
+    None where the runs were not scored on the same images or the reading needs JPEG verdicts that
+    one of them lacks."""
+    runs = a + (b or [])
+    if len({len(v.all) for v in runs}) != 1 or len({len(v.exact) for v in runs}) != 1:
+        return None
+    n_all, n = len(runs[0].all), len(runs[0].exact)
+
+    def term(get, scale: float) -> tuple[float, float | None]:
+        total, left = _between_images([get(v) for v in a], None if b is None else [get(v) for v in b])
+        return scale * total, None if left is None else scale * left
+
+    if kind == "exact":
+        parts = [term(lambda v: v.exact, 1 / n)]
+    elif kind == "all" or n == n_all:
+        parts = [term(lambda v: v.all, 1 / n_all)]
+    elif any(v.exact_as_jpeg is None for v in runs):
+        return None
+    else:
+        f = (n_all - n) / n_all
+        parts = [term(lambda v: v.all, 1 / n_all),
+                 term(lambda v: v.exact.astype(float) - v.exact_as_jpeg, f * f * (1 / n + 1 / (n_all - n)))]
+    if any(left is None for _, left in parts):
+        var = sum(total for total, _ in parts)
+        return Sampling(var, var, how=f"test sampling from the per-image verdicts of {len(runs)} run(s)")
+    var = sum(left for _, left in parts)
+    return Sampling(var, var, measured=True, how=f"test sampling from the per-image verdicts of {len(runs)} runs")
 
 
 def paired_var(kind: str, a: Verdicts, b: Verdicts) -> float | None:
-    """The sampling variance of run ``a``'s score minus run ``b``'s on the same test images, for
-    one reading ``kind``, from their per-image verdicts: the module docstring's variance with the
-    per-image differences in place of one run's right/wrong and flips (population variances, as
-    there). None where the two were not scored on the same images or the reading needs JPEG
-    verdicts one of them lacks."""
-    if len(a.all) != len(b.all) or len(a.exact) != len(b.exact):
-        return None
-    n_all, n = len(a.all), len(a.exact)
-    if kind == "exact":
-        return float(np.var(a.exact.astype(float) - b.exact)) / n
-    right = float(np.var(a.all.astype(float) - b.all)) / n_all
-    if kind == "all" or n == n_all:
-        return right
-    if a.exact_as_jpeg is None or b.exact_as_jpeg is None:
-        return None
-    f = (n_all - n) / n_all
-    flips = (a.exact.astype(float) - a.exact_as_jpeg) - (b.exact.astype(float) - b.exact_as_jpeg)
-    return right + f * f * float(np.var(flips)) * (1 / n + 1 / (n_all - n))
+    """The sampling variance of run ``a``'s score minus run ``b``'s on the same test images, for one
+    reading ``kind``: :func:`image_sampling` of one run against one."""
+    got = image_sampling(kind, [a], [b])
+    return None if got is None else got.var
 
 
-def difference_sampling(kind: str, a: list[Reading], b: list[Reading]) -> tuple[float, float, bool, int]:
-    """The test-sampling variance of mean(``a``) − mean(``b``) over seeds (not divided by the
-    number of seeds, as in :func:`pooled`), its floor, whether it is a bound, and how many seed
-    pairs were paired image by image.
+def difference_sampling(kind: str, a: list[Reading], b: list[Reading]) -> Sampling:
+    """The test-set sampling of mean(``a``) − mean(``b``) over seeds.
 
-    Where both settings ran the same seeds once each, runs pair by seed: a pair that recorded its
-    per-image verdicts contributes :func:`paired_var`, any other pair the sum of its two runs'
-    variances. Otherwise the settings' mean variances add."""
+    Where every run of both kept its per-image verdicts: :func:`image_sampling` of the two. Else,
+    where both settings ran the same seeds once each, runs pair by seed: a pair with verdicts
+    contributes :func:`paired_var`, any other pair the sum of its two runs' variances, and the pairs'
+    mean is taken, not divided by their number (as :func:`runs_sampling`). Otherwise the two
+    settings' :func:`runs_sampling` add."""
+    va, vb = [r.verdicts for r in a], [r.verdicts for r in b]
+    if None not in va + vb and (got := image_sampling(kind, va, vb)) is not None:
+        return got
     seeds_a, seeds_b = [r.seed for r in a], [r.seed for r in b]
     if None in seeds_a or len(set(seeds_a)) != len(seeds_a) or sorted(seeds_a) != sorted(seeds_b):
-        var = float(np.mean([r.var for r in a]) + np.mean([r.var for r in b]))
-        least = float(np.mean([r.floor_var for r in a]) + np.mean([r.floor_var for r in b]))
-        return var, least, any(r.bounded for r in a + b), 0
+        sa, sb = runs_sampling(a), runs_sampling(b)
+        return Sampling(sa.var + sb.var, sa.floor_var + sb.floor_var, sa.bounded or sb.bounded)
     by_b = {r.seed: r for r in b}
     var, least, bounded, paired = [], [], False, 0
     for ra in a:
@@ -270,20 +302,45 @@ def difference_sampling(kind: str, a: list[Reading], b: list[Reading]) -> tuple[
             var.append(v)
             least.append(v)
             paired += 1
-    return float(np.mean(var)), float(np.mean(least)), bounded, paired
+    return Sampling(float(np.mean(var)), float(np.mean(least)), bounded,
+                    how=f"paired image by image on {paired} of {len(a)} seeds" if paired else "")
 
 
-def difference(a: Estimate, b: Estimate, seed_var: float, df: int,
-               sampling: tuple[float, float, bool, int]) -> Estimate:
+def difference(a: Estimate, b: Estimate, seed_var: float, df: int, sampling: Sampling) -> Estimate:
     """``a − b`` of two settings scored on the same test images, with its 95 % interval: the seed
-    spread of both means plus the test sampling of the difference (:func:`difference_sampling`: its
-    variance, floor, bound flag and paired seeds). Unpaired, that sampling is an upper bound, as two
-    models' errors on the same images are positively correlated (so the floor is this interval's,
-    not the truth's)."""
-    var, least, bounded, paired = sampling
-    floor = Z95 * math.sqrt(least)
+    spread of both means plus the test sampling of the difference (:func:`difference_sampling`).
+    Read off runs' own variances, that sampling is an upper bound, as two models' errors on the same
+    images are positively correlated (so the floor is this interval's, not the truth's)."""
+    floor = Z95 * math.sqrt(sampling.floor_var)
     n = min(a.n, b.n)
+    common = dict(floor=floor, floor_measured=sampling.measured, how=sampling.how)
     if df < 1 or not math.isfinite(seed_var):
-        return Estimate(a.value - b.value, None, n, 0, bounded, floor=floor, paired=paired)
-    half = _half(seed_var / a.n + seed_var / b.n, var, df)
-    return Estimate(a.value - b.value, half, n, df, bounded, floor=floor, paired=paired)
+        return Estimate(a.value - b.value, None, n, 0, sampling.bounded, **common)
+    half = _half(seed_var / a.n + seed_var / b.n, sampling.var, df)
+    return Estimate(a.value - b.value, half, n, df, sampling.bounded, **common)
+
+
+def pooled(values: list[Reading], seed_var: float = float("nan"), df: int = 0, kind: str | None = None) -> Estimate:
+    """Mean of one reading over seeds; its half-width is sqrt((t(df) · s/√k)² + (1.96 · √v)²).
+
+    s²/k is the seed-to-seed variance of a mean of k seeds (pooled, ``seed_variance``), taken at
+    Student's t quantile for its ``df``; v the test-set sampling, at the normal quantile, as it is
+    known rather than estimated from a few seeds: :func:`image_sampling` where every run kept its
+    per-image verdicts and ``kind`` names the reading, else :func:`runs_sampling`. With ``df`` = 0
+    (no setting ran two seeds) the spread is unmeasured and the estimate has no interval."""
+    if not values:
+        raise ValueError("pooled() needs at least one reading")
+    k = len(values)
+    m = float(np.mean([r.value for r in values]))
+    vs = [r.verdicts for r in values]
+    test = (image_sampling(kind, vs) if kind and None not in vs else None) or runs_sampling(values)
+    common = dict(floor=Z95 * math.sqrt(test.floor_var), floor_measured=test.measured, how=test.how)
+    if df < 1 or not math.isfinite(seed_var):
+        return Estimate(m, None, k, 0, test.bounded, **common)
+    return Estimate(m, _half(seed_var / k, test.var, df), k, df, test.bounded, **common)
+
+
+def _half(seed_part: float, test_part: float, df: int) -> float:
+    """95 % half-width of a seed-spread variance (Student's t on ``df``) and a test-sampling variance
+    (normal), each at its own quantile, added in quadrature."""
+    return math.hypot(float(stats.t.ppf(0.975, df)) * math.sqrt(seed_part), Z95 * math.sqrt(test_part))

@@ -13,14 +13,17 @@ learning rates and iteration counts, compared on a log scale). Then:
 - **inconclusive** otherwise: P is inside, but the interval is too wide to tell a hit from a
   miss — or there is no interval, because only one seed ran and the spread is unmeasured. Where
   the test-set sampling alone keeps the interval wider than the margin (``Estimate.floor``: every
-  seed is scored on the same test images), the reason says so: more seeds cannot settle that part
-  on this test set, only show a miss.
+  seed is scored on the same test images), the reason says so. Measured on runs' per-image
+  verdicts, that means more seeds cannot settle the part on this test set, only show a miss; read
+  off one run's own sampling, an upper bound, it means more seeds settle it only as far as they
+  err on different images.
 
-A difference of two settings (C3's relative point, C7, C8, C4's splits) is scored on the same test
-images. Where both runs of a seed kept their per-image verdicts (runs from December 2026 on), the
-test-set sampling of that pair's difference is read from the images the two disagree on
-(:func:`reproduce.readings.paired_var`); any other pair adds its two runs' variances, an upper
-bound. This was fixed before any run with per-image verdicts existed.
+The test-set sampling is read off per-image verdicts where runs kept them (runs from December 2026
+on; :mod:`reproduce.readings`): of a setting's seed mean where all its runs did, from each image's
+verdicts averaged over seeds less the seeds' disagreement (which is seed spread); of a difference
+of two settings, from the images they disagree on — all runs of both, else seed by seed where both
+runs of a seed did. Any other run gives its own sampling variance, an upper bound. This was fixed
+before any run with per-image verdicts existed.
 
 A claim of several parts (C3's five policies, C5's two momenta) is **reproduced** when every part
 is, **not reproduced** when every part that is settled misses, **partly** when some parts are
@@ -80,8 +83,14 @@ def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = Fal
     if verdict == INCONCLUSIVE and not log and est.floor is not None and est.floor > margin:
         scale, name = unit
         m_name = name.removesuffix("s") if round(scale * margin, 9) == 1 else name
-        why += (f"; the test-set sampling alone keeps it at ±{scale * est.floor:.2f}{name} or wider, more than the "
-                f"margin ({scale * margin:g}{m_name}), so more seeds cannot settle this part on this test set")
+        if est.floor_measured:
+            why += (f"; the test-set sampling alone, measured on the runs' per-image verdicts, keeps it at "
+                    f"±{scale * est.floor:.2f}{name} or wider, more than the margin ({scale * margin:g}{m_name}), so "
+                    "more seeds cannot settle this part on this test set")
+        else:
+            why += (f"; the test-set sampling read off single runs alone gives ±{scale * est.floor:.2f}{name}, more than the margin "
+                    f"({scale * margin:g}{m_name}): more seeds settle this part only as far as they err on different "
+                    "images, which only runs that keep their per-image verdicts show")
     return Part(what, paper, est, margin, log, verdict, why, shown, unit)
 
 

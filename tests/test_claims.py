@@ -412,7 +412,7 @@ def test_c8_rule(tmp_path, clr, fixed, expected):
     assert out.verdict == expected, out.reason
 
 
-def test_c8_pairs_each_seed_image_by_image_where_both_runs_kept_their_verdicts(tmp_path):
+def test_c8_reads_its_gain_image_by_image_where_every_run_kept_its_verdicts(tmp_path):
     """The same accuracies twice: once as runs that predate per-image verdicts, once with them. Each CLR
     run is its fixed-LR twin plus 160 images more right, so the two disagree on 1.6 % of the images and
     the paired interval of the gain is far narrower than the sum of both runs' variances."""
@@ -433,7 +433,8 @@ def test_c8_pairs_each_seed_image_by_image_where_both_runs_kept_their_verdicts(t
                 extra = {"seed": seed, "test_n_all": 10_000} | ({"test_correct_bits": pack_verdicts(right)} if kept else {})
                 f.write_text(json.dumps(json.loads(f.read_text()) | extra))
         out = claims.RULES["C8"](study_results(root, "07_adam_clr", "full"))
-        assert ("paired image by image on 3 of 3 seeds" in out.ours) == kept, out.ours
+        assert ("(test sampling from the per-image verdicts of 6 runs)" in out.ours) == kept, out.ours
+        assert ("(n=3; test sampling from the per-image verdicts of 3 runs)" in out.ours) == kept  # each setting's mean
         half[kept] = float(re.search(r"CLR minus fixed \(every test image exact\): \+1\.60 points ± ([0-9.]+)", out.ours)[1])
     assert half[True] < 0.5 * half[False]
 
