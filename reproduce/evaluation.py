@@ -3,9 +3,9 @@ of them, and on the exact images in JPEG form (what :mod:`reproduce.readings` ne
 all-images figure). The training loop, the ImageNet path and the shipped weights share it.
 
 A finished run also keeps its per-image verdicts (right or wrong on each test image, and on each
-exact image in JPEG form), packed one bit an image (:func:`pack_verdicts`): two settings scored on
-the same images then have their difference's sampling read off the images they disagree on
-(:func:`reproduce.readings.paired_var`), not off each score alone.
+exact image in JPEG form), packed one bit an image (:func:`pack_verdicts`): seeds and settings
+scored on the same images then have their test-set sampling read off the images they disagree on
+(:func:`reproduce.readings.image_sampling`), not off each score alone.
 """
 
 from __future__ import annotations

@@ -76,8 +76,9 @@ def verdicts(summary: dict) -> Verdicts | None:
 
 @dataclass(frozen=True)
 class Reading:
-    """One run's score and the sampling variance of that score over test images; ``seed`` and
-    ``verdicts`` let a difference pair it with another setting's run of the same seed."""
+    """One run's score and the sampling variance of that score over test images; its ``seed`` and
+    per-image ``verdicts`` let a seed mean, or a difference of two settings, read their sampling
+    image by image (:func:`image_sampling`, :func:`difference_sampling`)."""
 
     value: float
     var: float
@@ -260,11 +261,12 @@ def image_sampling(kind: str, a: list[Verdicts], b: list[Verdicts] | None = None
         f = (n_all - n) / n_all
         parts = [term(lambda v: v.all, 1 / n_all),
                  term(lambda v: v.exact.astype(float) - v.exact_as_jpeg, f * f * (1 / n + 1 / (n_all - n)))]
+    how = "" if len(runs) == 1 else f"test sampling from the per-image verdicts of {len(runs)} runs"  # one: its own
     if any(left is None for _, left in parts):
         var = sum(total for total, _ in parts)
-        return Sampling(var, var, how=f"test sampling from the per-image verdicts of {len(runs)} run(s)")
+        return Sampling(var, var, how=how)
     var = sum(left for _, left in parts)
-    return Sampling(var, var, measured=True, how=f"test sampling from the per-image verdicts of {len(runs)} runs")
+    return Sampling(var, var, measured=True, how=how)
 
 
 def paired_var(kind: str, a: Verdicts, b: Verdicts) -> float | None:

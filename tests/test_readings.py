@@ -270,7 +270,7 @@ def test_a_difference_paired_image_by_image_covers_the_true_gap_and_is_far_narro
         ra, rb = readings(sa)["corrected"], readings(sb)["corrected"]
         d = ra.value - rb.value
         got = difference_sampling("corrected", [ra], [rb])
-        assert got.how == "test sampling from the per-image verdicts of 2 run(s)" and not got.bounded
+        assert got.how == "test sampling from the per-image verdicts of 2 runs" and not got.bounded
         assert not got.measured and got.floor_var == got.var  # one seed a setting: its disagreement is not seen
         var, unpaired = got.var, ra.var + rb.var
         covered["paired"] += abs(d - gap) <= Z95 * math.sqrt(var)
