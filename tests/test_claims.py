@@ -544,6 +544,11 @@ def test_every_figure_fits_a_reports_text_width():
     assert len(pngs) >= 16
     wide = {p.relative_to(root).as_posix(): Image.open(p).width / 150 for p in pngs if Image.open(p).width > 10 * 150}
     assert not wide, f"wider than 10 in: {wide}"
+    # and printed at that width, none is taller than a page's text (9 in): C2's range tests, one panel per
+    # seed, once made a 30-in strip; a test's seeds now share a panel
+    sizes = {p.relative_to(root).as_posix(): Image.open(p).size for p in pngs}
+    tall = {name: round(6.5 * h / w, 1) for name, (w, h) in sizes.items() if 6.5 * h / w > 9}
+    assert not tall, f"taller than a page at 6.5 in wide: {tall}"
 
 
 def test_figures_are_saved_as_256_colour_pngs_that_look_like_matplotlibs_and_keep_their_source(tmp_path):
