@@ -199,9 +199,13 @@ def cmd_claims(a: argparse.Namespace) -> int:
     for path in write_overview(_store(a.results), Path(a.dest).parent / "figures"):  # the figure CLAIMS.md shows
         print(path)
     print(write_claims(a.results, a.dest))
-    if a.readme:
-        write_readme(a.results, a.readme)
-        print(a.readme)
+    readme = a.readme
+    if readme is None:  # the repository's README shows the repository's store, never another one
+        readme = "README.md" if (Path(a.results).resolve() == Path(DEFAULT_ROOT).resolve()
+                                 and a.dest == "CLAIMS.md") else ""
+    if readme:
+        write_readme(a.results, readme)
+        print(readme)
     return 0
 
 
@@ -311,8 +315,9 @@ def add_commands(sub) -> None:
     c = sub.add_parser("claims", help="write CLAIMS.md and its overview figure from stored results (no training)")
     c.add_argument("--results", default=str(DEFAULT_ROOT))
     c.add_argument("--dest", default="CLAIMS.md")
-    c.add_argument("--readme", default="README.md", help="also refresh this README's results table (its claims "
-                   "markers); '' to leave it")
+    c.add_argument("--readme", default=None, help="also refresh this README's results table (its claims markers); "
+                   "'' to leave it. Default: README.md when --results and --dest are the defaults, else none, so "
+                   "that another store's claims never overwrite the repository's table")
     c.set_defaults(func=cmd_claims)
 
 
