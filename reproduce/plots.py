@@ -154,8 +154,10 @@ def plot_range_test_seeds(runs, ax, title: str | None = None, paper: tuple[float
             read.append(f"{name.removeprefix('smith_')} {lr:.2g}")
         handles.append(line)
         labels.append(f"seed {seed}" + (f": {', '.join(read)}" if read else ""))
+    exp = bool(runs) and runs[0].summary.get("mode") == "exp"
     for (name, ref), style in zip(reference or [], ("--", ":")):
         ref = ref.dropna(subset=["lr", "test_accuracy"])
+        ref = ref[ref["lr"] > 0] if exp else ref  # a log axis has no LR 0
         handles += ax2.plot(ref["lr"], ref["test_accuracy"], color="0.25", ls=style, lw=1.2)
         labels.append(name)
     grey = "0.35"
@@ -168,7 +170,7 @@ def plot_range_test_seeds(runs, ax, title: str | None = None, paper: tuple[float
         lo, hi, source = paper
         handles.append(ax.axvspan(lo, hi, color="0.5", alpha=0.15, lw=0))
         labels.append(f"{source}: {lo:g}-{hi:g}")
-    if runs and runs[0].summary.get("mode") == "exp":
+    if exp:
         ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("training loss (smoothed)")
