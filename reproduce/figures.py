@@ -222,8 +222,8 @@ def _zoom_inset(ax, tests: list[tuple[Run, Run, object]]):
         acc = zoom.metrics.dropna(subset=["accuracy"])
         ins.plot(acc["lr"], acc["accuracy"], marker=".", ms=3, lw=0.8, color=color)
         base = base_from_zoom(run.metrics, zoom.metrics)
-        if base is not None:
-            ins.axvline(base, ls="--", color=color, lw=1)
+        if base is not None:  # alone, in the colour of the panel's base line; beside others, in its seed's
+            ins.axvline(base, ls="--", color="C2" if len(tests) == 1 else color, lw=1)
             bases.append(base)
     acc = tests[0][1].metrics.dropna(subset=["accuracy"])
     step = float(acc["lr"].diff().median()) if len(acc) > 1 else float("nan")
