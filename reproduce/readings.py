@@ -154,7 +154,10 @@ def run_readings(run) -> dict[str, Reading]:
     seed = run.summary.get("seed", run.config.get("seed"))
     if run.summary.get("status") == "diverged":
         return diverged_readings(seed)
-    out = readings(run.summary, ((run.provenance.get("data") or {}).get("test") or {}).get("images"))
+    try:
+        out = readings(run.summary, ((run.provenance.get("data") or {}).get("test") or {}).get("images"))
+    except ValueError as e:  # a damaged verdict field: name the run, as import-runs would have
+        raise ValueError(f"{run.path}/summary.json: {e}") from None
     return {kind: replace(r, seed=seed) for kind, r in out.items()}
 
 

@@ -707,3 +707,12 @@ def test_the_start_figure_draws_every_c4_run_from_its_first_logged_window(tmp_pa
     assert max(max(ln.get_xdata()) for ln in runs) == 1000 and "first 1,000 iterations" in ax.get_title()
     smith = next(ln for ln in ax2.get_lines() if ln.get_label().startswith("Smith's log"))
     assert max(smith.get_xdata()) <= 1000 and len(smith.get_xdata()) >= 3
+
+
+def test_a_damaged_verdict_field_names_its_run(tmp_path):
+    for label in ("adam-clr", "adam-fixed"):
+        _final(tmp_path, "07_adam_clr", label, 0, 0.75, claim="C8")
+    f = tmp_path / "07_adam_clr" / "adam-fixed-s0-0000" / "summary.json"
+    f.write_text(json.dumps(json.loads(f.read_text()) | {"test_n_all": 10_000, "test_correct_bits": "AAAA"}))
+    with pytest.raises(ValueError, match=r"adam-fixed-s0-0000/summary\.json: 4 characters of verdict bits cannot hold"):
+        claims.RULES["C8"](study_results(tmp_path, "07_adam_clr", "full"))
