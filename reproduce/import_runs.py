@@ -177,7 +177,8 @@ def check(run: Path, into: Path, stored_data: dict[str, set[str]], allow_dirty: 
     if target.exists():
         return "refused", f"a different run of the same id is stored in {target} (not overwritten)"
     commit = segments[-1]["git"]["commit"][:7] + (" (dirty)" if dirty else "")
-    return "import", f"{summary.get('status')}, {prov.get('device_name')}, commit {commit}"
+    kept = ", per-image verdicts" if "test_correct_bits" in summary else ""
+    return "import", f"{summary.get('status')}, {prov.get('device_name')}, commit {commit}{kept}"
 
 
 def import_runs(source: Path | str, into: Path | str = DEFAULT_ROOT, *, dry_run: bool = False,

@@ -115,7 +115,7 @@ def test_per_image_verdicts_come_in_only_when_they_add_up_to_the_recorded_accura
     code = main(["import-runs", str(back), "--into", str(store)])
     out = capsys.readouterr().out
     if reason is None:
-        assert code == 0 and out.startswith("import ")
+        assert code == 0 and out.startswith("import ") and "commit d9fc721, per-image verdicts" in out
     else:
         assert code == 3 and "refused" in out and "its per-image verdicts do not match its summary" in out and reason in out
 
