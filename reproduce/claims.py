@@ -142,13 +142,18 @@ def judged_reading(readings_: dict[str, Reading]) -> Reading:
     return readings_[judged_kind(readings_)]
 
 
+def difference_kind(per: dict[str, list[dict[str, Reading]]], a: str, b: str) -> str:
+    """The reading a difference of ``a`` and ``b`` is read on: the JPEG-corrected one where every run has
+    it, else the exact images'."""
+    return VERDICT_READING if {judged_kind(x) for x in per[a] + per[b]} == {VERDICT_READING} else "exact"
+
+
 def judged_difference(per: dict[str, list[dict[str, Reading]]], a: str, b: str,
                       est: dict[str, dict[str, Estimate]]) -> Estimate:
     """``a − b`` of two settings on the reading the rule reads, the seed spread pooled over ``per``;
     runs of one seed pair image by image where both kept their verdicts (``difference_sampling``)."""
     s2, df = seed_variance([[judged_reading(x).value for x in v] for v in per.values()])
-    kinds = {judged_kind(x) for x in per[a] + per[b]}
-    kind = VERDICT_READING if kinds == {VERDICT_READING} else "exact"
+    kind = difference_kind(per, a, b)
     sampling = difference_sampling(kind, [x[kind] for x in per[a]], [x[kind] for x in per[b]])
     return difference(judged(est[a]), judged(est[b]), s2, df, sampling)
 

@@ -29,7 +29,7 @@ from .lease import (
     stored_benchmarks,
     stored_seconds_per_iteration,
 )
-from .results import DEFAULT_ROOT, device_name
+from .results import DEFAULT_ROOT, device_name, study_results
 from .studies import PROFILES, execute, expand, read_spec, run_study
 from .train import MODES, Interrupted
 
@@ -192,6 +192,54 @@ def cmd_figures(a: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(a: argparse.Namespace) -> int:
+    from .claims import (
+        difference_kind,
+        estimates,
+        final_readings,
+        gap_text,
+        judged_difference,
+        three,
+    )
+    from .readings import NAMES
+
+    store = Path(_store(a.results))
+    studies = [a.study] if a.study else sorted(p.name for p in store.iterdir() if p.is_dir())
+    where: dict[str, list[str]] = {}
+    runs: dict[str, list] = {}
+    for study in studies:
+        for label, found in study_results(store, study, a.profile).items():
+            where.setdefault(label, []).append(study)
+            if label in (a.a, a.b):
+                runs.setdefault(label, []).extend(found)
+    for label in (a.a, a.b):
+        if label not in where:
+            raise ValueError(f"label={label!r} is invalid: no {a.profile}-profile run of it in {store}"
+                             f"{'/' + a.study if a.study else ''}; stored labels: {', '.join(sorted(where)) or 'none'}")
+        if len(where[label]) > 1:
+            raise ValueError(f"label={label!r} is ambiguous: stored in {', '.join(where[label])}; name one with --study")
+    if a.a == a.b:
+        raise ValueError(f"labels={a.a!r}, {a.b!r} are invalid: expected two different settings")
+    per = final_readings(runs, [a.a, a.b])
+    for label in (a.a, a.b):
+        if label not in per:
+            raise ValueError(f"label={label!r} is invalid: its runs recorded no test accuracy (a range test, or unfinished)")
+    est = estimates(per)
+    for name, label in (("A", a.a), ("B", a.b)):
+        seeds = ", ".join(str(r.config.get("seed")) for r in runs[label])
+        print(f"{name}: {label} ({where[label][0]}, seeds {seeds}): {three(est[label])}")
+    d = judged_difference(per, a.a, a.b, est)
+    same = all(e[k].value == e["exact"].value for e in est.values() for k in e)  # every test image exact: one reading
+    print(f"A - B, {'every test image exact' if same else NAMES[difference_kind(per, a.a, a.b)]}: {gap_text(d)}")
+    if d.half is None:
+        print("no interval: neither setting ran two seeds, so the seed-to-seed spread is not measured")
+    else:
+        print("95 % intervals: the seed spread pooled over A and B (Student's t), plus the test-set sampling"
+              + ("" if d.how else ", read off each run's own variance (an upper bound: runs without per-image "
+                                  "verdicts)"))
+    return 0
+
+
 def cmd_claims(a: argparse.Namespace) -> int:
     from .claims import write_claims, write_readme
     from .figures import write_overview
@@ -311,6 +359,21 @@ def add_commands(sub) -> None:
     f.add_argument("--results", default=str(DEFAULT_ROOT))
     f.add_argument("--dest", default="figures")
     f.set_defaults(func=cmd_figures)
+
+    m = sub.add_parser("compare", help="two stored settings side by side: each mean over seeds and their difference, "
+                                       "with 95 %% intervals",
+                       description="Compare two settings (labels) of the results store: each one's mean test "
+                                   "accuracy over its seeds in the three readings, and the difference A - B with "
+                                   "its 95 %% interval, under the same statistics as CLAIMS.md. Where every run kept "
+                                   "its per-image verdicts the test-set sampling is read image by image, so only "
+                                   "the images the runs disagree on count.",
+                       epilog="example: python -m reproduce compare wd1e-4 wd1e-5 --study 06_weight_decay")
+    m.add_argument("a", metavar="A", help="a label, e.g. one_cycle-momentum0.9")
+    m.add_argument("b", metavar="B", help="another label of the same store")
+    m.add_argument("--study", help="the study folder to look in, e.g. 05_resnet56_one_cycle (default: every one)")
+    m.add_argument("--profile", choices=PROFILES, default="full", help="default: full")
+    m.add_argument("--results", default=str(DEFAULT_ROOT), help=f"the results store (default {DEFAULT_ROOT})")
+    m.set_defaults(func=cmd_compare)
 
     c = sub.add_parser("claims", help="write CLAIMS.md and its overview figure from stored results (no training)")
     c.add_argument("--results", default=str(DEFAULT_ROOT))

@@ -439,6 +439,32 @@ def test_c8_reads_its_gain_image_by_image_where_every_run_kept_its_verdicts(tmp_
     assert half[True] < 0.5 * half[False]
 
 
+def test_compare_prints_two_settings_and_their_difference_read_image_by_image(tmp_path, capsys):
+    from reproduce.cli import main
+    from reproduce.evaluation import pack_verdicts
+
+    rng = np.random.default_rng(1)
+    for seed in range(3):
+        fixed = np.zeros(10_000, bool)
+        fixed[rng.choice(10_000, 7350 + 10 * seed, replace=False)] = True
+        better = fixed.copy()
+        better[rng.choice(np.flatnonzero(~fixed), 200, replace=False)] = True
+        for label, right in (("better", better), ("base", fixed)):
+            _final(tmp_path, "07_adam_clr", label, seed, float(right.mean()), claim="C8")
+            f = tmp_path / "07_adam_clr" / f"{label}-s{seed}-0000" / "summary.json"
+            f.write_text(json.dumps(json.loads(f.read_text()) | {"seed": seed, "test_n_all": 10_000,
+                                                                 "test_correct_bits": pack_verdicts(right)}))
+    assert main(["compare", "better", "base", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("A: better (07_adam_clr, seeds 0, 1, 2): 75.60 % ± ")
+    assert out[1].startswith("B: base (07_adam_clr, seeds 0, 1, 2): 73.60 % ± ")
+    assert re.fullmatch(r"A - B, every test image exact: \+2\.00 points ± 0\.[0-9]{2} \(n=3\) \(test sampling from the "
+                        r"per-image verdicts of 6 runs\)", out[2]), out[2]
+    assert main(["compare", "better", "worse", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: label='worse' is invalid: no full-profile run of it in {tmp_path}; stored labels: base, better"
+
+
 def test_claims_markdown_links_only_what_exists_and_states_the_rule_first(tmp_path):
     (tmp_path / "figures").mkdir()
     (tmp_path / "figures" / "04_clr_vs_fixed_C3.png").write_bytes(b"")
