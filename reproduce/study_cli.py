@@ -364,7 +364,7 @@ def add_commands(sub) -> None:
                                        "with 95 %% intervals",
                        description="Compare two settings (labels) of the results store: each one's mean test "
                                    "accuracy over its seeds in the three readings, and the difference A - B with "
-                                   "its 95 %% interval, under the same statistics as CLAIMS.md. Where every run kept "
+                                   "its 95 % interval, under the same statistics as CLAIMS.md. Where every run kept "
                                    "its per-image verdicts the test-set sampling is read image by image, so only "
                                    "the images the runs disagree on count.",
                        epilog="example: python -m reproduce compare wd1e-4 wd1e-5 --study 06_weight_decay")
