@@ -620,8 +620,8 @@ def test_c7_figure_puts_the_blogs_values_beside_ours_only_at_the_blogs_setting(t
         d.mkdir(parents=True)
         (d / "config.json").write_text(json.dumps({"label": f"wd{wd:g}", "seed": 0, "profile": profile, "claim": "C7",
                                                    "weight_decay": wd}))
-        (d / "summary.json").write_text(json.dumps({"status": "finished", "test_accuracy": acc, "test_accuracy_lo95": acc - 0.02,
-                                                    "test_accuracy_hi95": acc + 0.02}))
+        (d / "summary.json").write_text(json.dumps({"status": "finished", "test_accuracy": acc, "test_n": 10_000,
+                                                    "test_accuracy_all": acc}))
         (d / "metrics.jsonl").write_text(json.dumps({"kind": "eval", "iteration": 98, "epoch": 1.0, "test_accuracy": acc}) + "\n")
     fig = figures.weight_decay(study_results(tmp_path, "06_weight_decay", profile))
     ax2 = fig.axes[1]
@@ -632,7 +632,12 @@ def test_c7_figure_puts_the_blogs_values_beside_ours_only_at_the_blogs_setting(t
     (cross,) = blog
     assert list(cross.get_xdata()) == [1e-3, 1e-4, 1e-5] and list(cross.get_ydata()) == [0.60, 0.8597, 0.8778]
     assert [t.get_text() for t in ax2.get_legend().get_texts()] == [
-        "seed blog (running averages, no augmentation)", "ours (one point per run)"]
+        "ours: mean over seeds, 95 % interval (none with one seed)", "ours: each run",
+        "seed blog (running averages, no augmentation)"]
+    # one seed each: the means are CLAIMS.md's values, hollow, with no bar
+    means = [line for line in ax2.get_lines() if line.get_marker() == "o"]
+    assert [(m.get_xdata()[0], m.get_ydata()[0], m.get_markerfacecolor()) for m in means] == [
+        (1e-5, 0.72, "white"), (1e-4, 0.86, "white"), (1e-3, 0.82, "white")]
 
 
 def test_the_overview_draws_every_judged_part_where_claims_md_puts_it(monkeypatch):
