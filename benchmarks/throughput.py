@@ -27,13 +27,12 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from standard_pipeline import torchvision_loader  # beside this script
 
 from reproduce import models
 from reproduce.data import DeviceLoader, Normalizer, load_cifar10
 from reproduce.results import device_name, git_info, write_json
-from reproduce.train import MODES, CompiledOrEager
+from reproduce.train import MODES, CompiledOrEager, training_step
 
 
 def _sync(device: str) -> None:
@@ -44,14 +43,7 @@ def _sync(device: str) -> None:
 def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
     """Time ``steps`` optimizer steps after ``warmup`` untimed ones; returns seconds. ``barrier``
     (concurrent workers) is called between warm-up and timing, so all time the same window."""
-    def forward_backward(m, x, y):  # as the engine's step: loss, the batch's accuracy (on the device), backward
-        with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=amp):
-            out = m(x)
-            loss = F.cross_entropy(out, y)
-        correct = (out.argmax(1) == y).float().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        return correct, loss
+    forward_backward = training_step(opt, device, amp)  # the engine's own step: what is timed is what trains
 
     it = iter(batches)
     t0 = None
