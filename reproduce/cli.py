@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     z = sub.add_parser("stepsize", help="iterations per epoch and stepsize (CLR §3.3, claim C9)",
                        description="Iterations per epoch and the CLR stepsize from k epochs.")
     z.add_argument("--images", type=int, help="training images (CIFAR-10: 50000, ImageNet: 1281167)")
-    z.add_argument("--batch-size", type=int)
+    z.add_argument("--batch-size", type=int, help="images per iteration (CIFAR-10 in CLR: 100; AlexNet: 256)")
     z.add_argument("--epochs-per-step", type=float, help="half a cycle in epochs (paper: 2-10)")
     z.add_argument("--rounding", choices=stepsize.ROUNDINGS, default="nearest",
                    help="nearest (the paper's quotes), ceil (partial batch kept), floor (drop_last)")

@@ -275,7 +275,7 @@ def add_commands(sub) -> None:
     r.add_argument("--only", nargs="+", metavar="LABEL", help="run only these labels")
     r.add_argument("--seeds", nargs="+", type=int, help="run only these seeds")
     r.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else download)")
-    r.add_argument("--device")
+    r.add_argument("--device", help="cuda, cpu, cuda:1 ... for every run (default: the YAML's, else cuda if available)")
     r.add_argument("--out", help="results root (default experiments/results)")
     r.add_argument("--force", action="store_true", help="re-run stored runs")
     r.add_argument("--time-limit", type=float, metavar="SECONDS",
@@ -327,17 +327,20 @@ def add_commands(sub) -> None:
                        epilog="example: python -m reproduce sweep experiments/full/06_weight_decay.yaml --executor slurm "
                               "--partition gpu --timeout-min 60")
     w.add_argument("file", help="experiments/<profile>/<study>.yaml")
-    w.add_argument("--executor", choices=("local", "slurm"), default="local")
+    w.add_argument("--executor", choices=("local", "slurm"), default="local",
+                   help="local: jobs on this machine; slurm: one cluster job per run (default %(default)s)")
     w.add_argument("--folder", default="experiments/sweeps", help="submitit's logs and pickles")
-    w.add_argument("--only", nargs="+", metavar="LABEL")
-    w.add_argument("--seeds", nargs="+", type=int)
+    w.add_argument("--only", nargs="+", metavar="LABEL", help="submit only these labels")
+    w.add_argument("--seeds", nargs="+", type=int, help="submit only these seeds")
     w.add_argument("--data", help="CIFAR-10 folder as the jobs see it (default $CIFAR10_DIR, else download)")
-    w.add_argument("--device")
+    w.add_argument("--device", help="cuda, cpu ... as the jobs see it (default: the YAML's, else cuda if available)")
     w.add_argument("--out", help="results root the jobs write to (default experiments/results)")
     w.add_argument("--partition", help="Slurm partition")
-    w.add_argument("--gpus-per-node", type=int, default=1)
-    w.add_argument("--cpus-per-task", type=int, default=8)
-    w.add_argument("--timeout-min", type=int, default=240)
+    w.add_argument("--gpus-per-node", type=int, default=1, help="Slurm: GPUs per job (default %(default)s)")
+    w.add_argument("--cpus-per-task", type=int, default=8, help="Slurm: CPU cores per job (default %(default)s)")
+    w.add_argument("--timeout-min", type=int, default=240,
+                   help="minutes before a job is stopped (default %(default)s; a stopped run resumes from "
+                        "its checkpoint when submitted again)")
     w.add_argument("--parallelism", type=int, default=16, help="Slurm array: jobs running at once")
     w.add_argument("--no-wait", dest="wait", action="store_false", help="submit and return")
     w.set_defaults(func=cmd_sweep)
@@ -356,8 +359,8 @@ def add_commands(sub) -> None:
     s.set_defaults(func=cmd_study)
 
     f = sub.add_parser("figures", help="regenerate every figure from stored results (no training)")
-    f.add_argument("--results", default=str(DEFAULT_ROOT))
-    f.add_argument("--dest", default="figures")
+    f.add_argument("--results", default=str(DEFAULT_ROOT), help="the results store to draw from (default %(default)s)")
+    f.add_argument("--dest", default="figures", help="folder the PNG/PDF figures are written to (default %(default)s)")
     f.set_defaults(func=cmd_figures)
 
     m = sub.add_parser("compare", help="two stored settings side by side: each mean over seeds and their difference, "
@@ -376,8 +379,9 @@ def add_commands(sub) -> None:
     m.set_defaults(func=cmd_compare)
 
     c = sub.add_parser("claims", help="write CLAIMS.md and its overview figure from stored results (no training)")
-    c.add_argument("--results", default=str(DEFAULT_ROOT))
-    c.add_argument("--dest", default="CLAIMS.md")
+    c.add_argument("--results", default=str(DEFAULT_ROOT), help="the results store to judge (default %(default)s)")
+    c.add_argument("--dest", default="CLAIMS.md", help="the Markdown file to write (default %(default)s); the "
+                   "overview figure goes to figures/ beside it")
     c.add_argument("--readme", default=None, help="also refresh this README's results table (its claims markers); "
                    "'' to leave it. Default: README.md when --results and --dest are the defaults, else none, so "
                    "that another store's claims never overwrite the repository's table")

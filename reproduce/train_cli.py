@@ -44,8 +44,10 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
                    "split evenly across the processes")
     p.add_argument("--iterations", type=int, help="training iterations (or --epochs)")
     p.add_argument("--epochs", type=float, help="epochs of ceil(images/batch) iterations")
-    p.add_argument("--optimizer", choices=OPTIMIZERS)
-    p.add_argument("--nesterov", action="store_true", default=None)
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="sgd (default; with --momentum), adam or adamw "
+                   "(C8's Keras CNN: adam)")
+    p.add_argument("--nesterov", action="store_true", default=None,
+                   help="Nesterov momentum (sgd only), as Smith's Caffe runs of C4 used it")
     p.add_argument("--wd", "--weight-decay", dest="weight_decay", type=float, help="weight decay (default 1e-4)")
     p.add_argument("--data", help=f"CIFAR-10 folder, 'synthetic[:N]' or 'download' (default ${'CIFAR10_DIR'} or download)")
     p.add_argument("--dataset", choices=("cifar10", "imagenet"), help="cifar10 (default) or an ImageNet-style "
@@ -59,7 +61,8 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
     p.add_argument("--normalize", choices=("channel", "mean_image"), help="per-channel mean/std, or Caffe's mean image")
     p.add_argument("--bn-group", type=int, help="BatchNorm statistics per this many images of a batch, as Caffe "
                    "computed them per GPU (Smith's C4: 128 of 512); default the whole batch")
-    p.add_argument("--seed", type=int)
+    p.add_argument("--seed", type=int, help="seeds the initial weights and the data order (default 0); "
+                   "each seed is its own run folder")
     p.add_argument("--device", help="cuda, cpu, cuda:1 ... (default: cuda if available)")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the model")
     p.add_argument("--experiment", help="results sub-folder (default adhoc)")
@@ -69,7 +72,8 @@ def _common(p: argparse.ArgumentParser, out_default: str = str(DEFAULT_ROOT)) ->
     p.add_argument("--out", default=out_default, help=f"results root (default {out_default}"
                    + ("; git ignores it: an ad-hoc test is not part of the study's record)" if out_default == "runs" else ")"))
     p.add_argument("--force", action="store_true", help="re-run even if a finished run with this config is stored")
-    p.add_argument("--no-progress", dest="progress", action="store_false", default=None)
+    p.add_argument("--no-progress", dest="progress", action="store_false", default=None,
+                   help="no progress bar (logs and batch jobs); the metrics are written all the same")
 
 
 def _config(a: argparse.Namespace, schedule: bool = True):

@@ -17,6 +17,21 @@ def test_help_lists_subcommands():
         assert cmd in out
 
 
+def test_every_option_of_every_command_says_what_it_does():
+    """`--help` teaches: an option without a help line shows only its name and metavar."""
+    import argparse
+
+    from reproduce.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    silent = {name: [a.option_strings[-1] if a.option_strings else a.dest for a in p._actions
+                     if a.help is None and not isinstance(a, argparse._HelpAction)]
+              for name, p in sub.choices.items()}
+    assert {name: opts for name, opts in silent.items() if opts} == {}
+    assert all(sub._choices_actions), "every command has a one-line summary in the top-level --help"
+    assert all(a.help for a in sub._choices_actions)
+
+
 def test_schedule_prints_a_summary_and_every_row_on_request(capsys):
     args = ["schedule", "--policy", "triangular2", "--base-lr", "0.001", "--max-lr", "0.006", "--stepsize", "2000",
             "--iterations", "10000"]
