@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -111,17 +112,6 @@ def copy_bandwidth(device: str, megabytes: int = 256, repeats: int = 10) -> floa
         dst.copy_(src)
     _sync(device)
     return 2 * src.numel() * repeats / (time.perf_counter() - t0)
-
-
-def profile_steps(model, opt, batches, device, amp, steps: int, path: Path) -> None:
-    """torch.profiler over ``steps`` fast-path steps: where the time goes, as a table."""
-    from torch.profiler import ProfilerActivity, profile
-
-    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
-    with profile(activities=acts) as prof:
-        _train_steps(model, opt, batches, device, amp, steps, 0)
-    key = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
-    path.write_text(prof.key_averages().table(sort_by=key, row_limit=25))
 
 
 def _file_barrier(folder: str, index: int):
@@ -217,6 +207,11 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
         left = f"; the {n_left} not stored yet: {left_s / 60:.0f} min{at_most}" if n_left else "; all stored"
         lines.append(f"| the full profile's {bench['model']} runs ({n_runs} runs: C1, C4-C7), estimated, {procs} at a time in step mode {mode}"
                      f"{bound} | {seconds / 60:.0f} min of GPU time{at_most}{left} |")
+    for path, prof in stored_profiles(bench):
+        shares = ", ".join(f"{k} {100 * v['share']:.0f} %" for k, v in prof["kinds"].items() if v["share"] >= 0.01)
+        lines.append(f"| where a step's GPU time goes, mode {prof['mode']} (torch.profiler, {prof['steps']} steps; "
+                     f"`{path.name}`) | {shares}; kernels {1e3 * prof['kernel_s_per_step']:.1f} ms of a "
+                     f"{1e3 * prof['step_s']:.1f} ms step (the GPU busy {100 * prof['busy_fraction']:.0f} %) |")
     measured: dict[tuple[str, int], list[float]] = {}  # (step mode, runs sharing the GPU) -> wall times
     for r in c4:
         measured.setdefault((step_mode_of(r.summary), r.provenance.get("parallel_runs", 1)), []).append(
@@ -227,6 +222,22 @@ def readme_table(bench: dict, results_root: str = "experiments/results") -> str:
         lines.append(f"| one C4 run measured, {how}, step mode {mode} (n={len(walls)}) | "
                      f"{sum(walls) / len(walls):.0f} s wall each, evaluations included{share} |")
     return "\n".join(lines) + "\n"
+
+
+def stored_profiles(bench: dict, folder: Path | str = Path(__file__).parent / "results") -> list[tuple[Path, dict]]:
+    """The step profiles (``profile-<mode>-<date>-<gpu>[-N].json``, benchmarks/profile_step.py) of the
+    benchmark's GPU, model and batch, the newest of each mode (a loan's second file of a day is ``-2``)."""
+    def order(path: Path) -> tuple[str, int]:
+        m = re.fullmatch(r"(.*?)(?:-(\d+))?", path.stem)
+        return m.group(1), int(m.group(2) or 1)
+
+    newest: dict[str, tuple[Path, dict]] = {}
+    for path in sorted(Path(folder).glob("profile-*.json"), key=order):
+        prof = json.loads(path.read_text())
+        if (prof.get("device_name"), prof.get("model"), prof.get("batch_size")) == (
+                bench["device_name"], bench["model"], bench["batch_size"]) and prof.get("kinds"):
+            newest[prof["mode"]] = (path, prof)
+    return list(newest.values())
 
 
 def readme_tables(benches: list[dict], results_root: str = "experiments/results") -> str:
@@ -324,8 +335,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--augment", default="crop_flip", choices=("none", "flip", "crop_flip"))
     p.add_argument("--compile", action="store_true", help="torch.compile the fast path's model")
     p.add_argument("--workers", type=int, default=8, help="DataLoader workers of the standard pipeline")
-    p.add_argument("--profile-steps", type=int, default=0, help="also profile this many fast-path steps "
-                   "(torch.profiler table written beside the JSON)")
+    p.add_argument("--profile-steps", type=int, default=0, help="also profile this many eager fast-path steps: "
+                   "the JSON's `profile` (device time by kind of kernel, how busy the device is; "
+                   "benchmarks/profile_step.py), torch.profiler's table beside it")
     p.add_argument("--concurrency", type=int, nargs="*", default=None, metavar="N",
                    help="also time N fast-path processes at once, for each N (default on CUDA: 2 3; none on CPU)")
     p.add_argument("--modes", nargs="*", choices=list(MODES), default=None,
@@ -425,9 +437,12 @@ def main(argv=None) -> dict:
     eager = _flat(model)
     results["fast"] = {"images_per_s": a.steps * a.batch_size / secs, "seconds": secs, "bf16": on_cuda,
                        "channels_last": on_cuda, "compile": a.compile, "loader": "DeviceLoader (uint8 on device)"}
-    if a.profile_steps:
-        profile_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.profile_steps,
-                      Path(a.out).with_suffix(".profile.txt"))
+    found = None
+    if a.profile_steps:  # where the eager step's time goes (profile_step.py: the same for any mode, alone)
+        from profile_step import profile_steps
+
+        found = profile_steps(step_model, opt, _forever(fast.epoch), a.device, on_cuda, a.profile_steps,
+                              Path(a.out).with_suffix(".profile.txt"), secs / a.steps)
     # eager once more from the same start on the same batches: the drift float non-determinism alone
     # gives (cuDNN's algorithms, atomics), the floor the modes' drifts are read against
     again, again_step, again_opt = fresh()
@@ -446,7 +461,7 @@ def main(argv=None) -> dict:
         "modes": [{"mode": "eager", "images_per_s": results["fast"]["images_per_s"], "compile_fell_back": None,
                    "update_drift": eager_drift}],
         "concurrency": [{"processes": 1, "mode": "eager", "images_per_s": results["fast"]["images_per_s"]}],
-    }
+    } | ({"profile": found} if found else {})
     save()
     say(f"eager: {results['fast']['images_per_s']:,.0f} images/s")
     # (b) the standard pipeline

@@ -1,11 +1,11 @@
 """Bring runs back from a GPU machine: the finished run folders of an archive, checked, into the store.
 
 A loan run by ``experiments/leases/loan.sh`` returns its ``$OUT`` folder: ``results.tgz``, the
-benchmark JSONs it measured (``modes*.json``) and a log per command. Given that folder,
-``import-runs`` also files the JSONs beside the stored ones under dated names
-(``benchmarks/results/throughput-modes-<date>-<gpu>.json``, ``throughput-b128-…`` for another batch),
-which every later ``run-study`` and the README's performance table read, and the logs as one lease log
-(``experiments/leases/<date>-<gpu>.log``).
+benchmark JSONs it measured (``modes*.json``), a profile of the step (``profile-eager.json`` and its
+table) and a log per command. Given that folder, ``import-runs`` also files the JSONs beside the
+stored ones under dated names (``benchmarks/results/throughput-modes-<date>-<gpu>.json``,
+``throughput-b128-…`` for another batch, ``profile-eager-…``), which every later ``run-study`` and the
+README's performance table read, and the logs as one lease log (``experiments/leases/<date>-<gpu>.log``).
 
 A lent GPU's runs come back as a tarball, and the minutes after a loan are few. What may enter
 ``experiments/results/`` is a finished run (``summary.json``) whose folder name is its config's id,
@@ -89,6 +89,19 @@ def file_loan(folder: Path | str, *, dry_run: bool = False, benchmarks: Path | s
         lines.append(f"{'would file' if dry_run else 'filed'} {src.name} as {dest}")
         if not dry_run:
             write_atomic(dest, src.read_bytes())
+    for src in sorted(folder.glob("profile*.json")):  # where a step's time goes (benchmarks/profile_step.py)
+        prof = read_json(src)
+        if not prof.get("kinds"):
+            continue  # stopped before it profiled
+        gpu = gpu_slug(prof.get("device_name") or head.get("gpu", ""))
+        dest = _free(Path(benchmarks) / f"profile-{prof.get('mode', 'eager')}-{day}-{gpu}.json")
+        table = src.with_suffix(".txt")
+        lines.append(f"{'would file' if dry_run else 'filed'} {src.name}{' and ' + table.name if table.exists() else ''} "
+                     f"as {dest}{' and .txt' if table.exists() else ''}")
+        if not dry_run:
+            write_atomic(dest, src.read_bytes())
+            if table.exists():
+                write_atomic(dest.with_suffix(".txt"), table.read_bytes())
     logs = [(step, folder / f"{step}.log") for step in LOAN_STEPS if (folder / f"{step}.log").exists()]
     if logs:
         gpu = head.get("gpu", "an unnamed GPU")

@@ -25,6 +25,9 @@ def test_benchmark_smoke(tmp_path):
     assert d["speedup"] == d["pipelines"]["fast"]["images_per_s"] / d["pipelines"]["standard"]["images_per_s"]
     assert d["cost"]["parameters"] == 122_570 and d["cost"]["train_flops_per_image"] > 3 * 2 * 122_570
     assert "aten::" in out.with_suffix(".profile.txt").read_text()
+    prof = d["profile"]  # the eager step's kernels: on a CPU the ATen operators, convolutions among them
+    assert prof["steps"] == 2 and prof["kinds"]["convolution"]["share"] > 0
+    assert sum(k["share"] for k in prof["kinds"].values()) == pytest.approx(1)
     assert [m["mode"] for m in d["modes"]] == ["eager", "fused"]  # the CPU default; CUDA times every mode
     assert d["modes"][1]["images_per_s"] > 0 and d["modes"][1]["compile_fell_back"] is None
     floor = d["memory_floor"]
@@ -92,6 +95,29 @@ def test_each_gpu_gets_its_own_readme_table_and_measured_runs_name_their_step_mo
     assert step_mode({"mode": {"compile": "reduce-overhead", "fused": True, "compile_fell_back": None}}) == "cudagraphs+fused"
     assert step_mode({"mode": {"compile": True, "fused": True, "compile_fell_back": "BackendCompilerFailed: x"}}) == "eager"
     assert step_mode({}) == "eager" and step_mode({"mode": {"compile": False, "fused": True}}) == "fused"
+
+
+def test_a_gpus_table_gives_its_newest_profile_of_each_mode(tmp_path, monkeypatch):
+    """A loan's step profile (filed by import-runs) adds one row to its GPU's table: the shares by kind
+    and how busy the GPU is, from the newest file of that GPU, model and batch (a day's second is -2)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import throughput
+
+    bench = json.loads((ROOT / "benchmarks" / "results" / "throughput.json").read_text())
+    prof = {"benchmark": "profile_step", "model": "resnet56", "batch_size": 512, "mode": "eager", "steps": 20,
+            "device_name": bench["device_name"], "step_s": 0.0230, "kernel_s_per_step": 0.0115, "busy_fraction": 0.5,
+            "kinds": {"convolution": {"share": 0.6}, "batch norm": {"share": 0.395}, "copy": {"share": 0.005}}}
+    older = prof | {"busy_fraction": 0.9}
+    (tmp_path / "profile-eager-2026-12-08-h100.json").write_text(json.dumps(older))
+    (tmp_path / "profile-eager-2026-12-08-h100-2.json").write_text(json.dumps(prof))
+    (tmp_path / "profile-eager-2026-12-09-h200.json").write_text(json.dumps(prof | {"device_name": "Other GPU"}))
+    found = throughput.stored_profiles(bench, tmp_path)
+    assert [(p.name, d["busy_fraction"]) for p, d in found] == [("profile-eager-2026-12-08-h100-2.json", 0.5)]
+    monkeypatch.setattr(throughput, "stored_profiles", lambda b: found)
+    row = next(x for x in throughput.readme_table(bench).splitlines() if "torch.profiler" in x)
+    assert row == ("| where a step's GPU time goes, mode eager (torch.profiler, 20 steps; "
+                   "`profile-eager-2026-12-08-h100-2.json`) | convolution 60 %, batch norm 40 %; kernels 11.5 ms "
+                   "of a 23.0 ms step (the GPU busy 50 %) |")  # shares under 1 % are left out
 
 
 def test_the_benchmark_stays_inside_its_time_bound_and_says_what_it_skipped(tmp_path):
@@ -273,3 +299,42 @@ def test_the_readme_table_says_what_the_loans_still_owe(tmp_path):
     write_json(done / "summary.json", {"status": "finished"})
     left_now, left_s_now = full_profile_estimate(bench, str(tmp_path))[5]
     assert left_now == n - 1 and 0 < left_s_now < left_s
+
+
+def test_profile_step_says_where_a_step_goes(tmp_path):
+    """The profile of one step mode: kernels sorted by time, every kind's share adding up, each named
+    kernel of the kind its name says, and the device never busier than the step is long."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from profile_step import kind_of
+
+    out = tmp_path / "profile.json"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "profile_step.py"), "--smoke", "--device", "cpu",
+                    "--mode", "fused", "--out", str(out)], check=True, capture_output=True, cwd=ROOT)
+    d = json.loads(out.read_text())
+    assert (d["model"], d["mode"], d["steps"], d["compile_fell_back"]) == ("keras_cnn", "fused", 3, None)
+    assert sum(k["share"] for k in d["kinds"].values()) == pytest.approx(1)
+    assert d["kinds"]["convolution"]["share"] > 0.05  # three conv layers forward and backward
+    shares = [k["share"] for k in d["kernels"]]
+    assert shares == sorted(shares, reverse=True) and all(k["kind"] == kind_of(k["name"]) for k in d["kernels"])
+    # on a CPU the operators run inside the profiled steps: never busier than those, the profiler's own time apart
+    assert 0 < d["kernel_s_per_step"] and 0 < d["busy_fraction"] <= 1 and d["step_s"] == d["profiled_step_s"]
+    assert "aten::" in out.with_suffix(".txt").read_text()
+
+
+@pytest.mark.parametrize("name, kind", [
+    ("sm90_xmma_wgrad_implicit_gemm_indexed_bf16bf16_bf16f32_f32_nhwckrsc_nhwc_tilesize64x64x64", "convolution"),
+    ("void cudnn::bn_fw_tr_1C11_singleread_spec<__nv_bfloat16, 512, 1, 2, 0>", "batch norm"),
+    ("triton_red_fused__native_batch_norm_legit_functional_convolution_backward_0", "batch norm"),
+    ("void at::native::batch_norm_collect_statistics_channels_last_kernel<...>", "batch norm"),
+    ("void at::native::vectorized_elementwise_kernel<4, at::native::(anonymous namespace)::launch_clamp_scalar", "elementwise"),
+    ("void at::native::(anonymous namespace)::multi_tensor_apply_kernel<FusedSgdMathFunctor>", "optimizer"),
+    ("Memcpy HtoD (Pageable -> Device)", "copy"),
+    ("aten::max_pool2d_with_indices", "pooling"),
+    ("aten::addmm", "matmul"),
+    ("void at::native::reduce_kernel<512, 1>", "other"),
+])
+def test_kernel_kinds_from_their_names(name, kind):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from profile_step import kind_of
+
+    assert kind_of(name) == kind

@@ -168,6 +168,11 @@ def test_a_loans_folder_brings_its_runs_benchmarks_and_logs_home(loan, tmp_path,
     timed = json.loads((ROOT / "benchmarks" / "results" / "throughput-modes-2026-11-26-h200.json").read_text())
     out = _loan_folder(tmp_path, archive, {"modes.json": timed, "modes128.json": timed | {"batch_size": 128},
                                            "modes_empty.json": timed | {"modes": []}})
+    profile = {"benchmark": "profile_step", "mode": "eager", "device_name": "NVIDIA H200",
+               "kinds": {"convolution": {"share": 0.7, "s_per_step": 0.007}, "other": {"share": 0.3, "s_per_step": 0.003}}}
+    (out / "profile-eager.json").write_text(json.dumps(profile))
+    (out / "profile-eager.txt").write_text("Name  Self CUDA\n")
+    (out / "profile-stopped.json").write_text(json.dumps(profile | {"kinds": {}}))  # killed before it profiled
     monkeypatch.chdir(tmp_path)
     assert main(["import-runs", str(out), "--into", str(store), "--dry-run"]) == 3
     said = capsys.readouterr().out
@@ -177,8 +182,11 @@ def test_a_loans_folder_brings_its_runs_benchmarks_and_logs_home(loan, tmp_path,
     said = capsys.readouterr().out
     assert (store / C4.parent.name / C4.name / "summary.json").exists()
     filed = tmp_path / "benchmarks" / "results"
-    assert sorted(p.name for p in filed.iterdir()) == ["throughput-b128-2026-12-08-h200.json",
+    assert sorted(p.name for p in filed.iterdir()) == ["profile-eager-2026-12-08-h200.json",
+                                                      "profile-eager-2026-12-08-h200.txt",
+                                                      "throughput-b128-2026-12-08-h200.json",
                                                       "throughput-modes-2026-12-08-h200.json"]
+    assert json.loads((filed / "profile-eager-2026-12-08-h200.json").read_text()) == profile
     assert json.loads((filed / "throughput-modes-2026-12-08-h200.json").read_text()) == timed
     log = (tmp_path / "experiments" / "leases" / "2026-12-08-h200.log").read_text()
     assert log.startswith("# GPU loan of 2026-12-08, NVIDIA H200, commit abc1234")
