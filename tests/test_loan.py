@@ -51,13 +51,15 @@ def test_the_dry_loan_prints_benchmark_lines_the_benchmark_accepts(tmp_path):
     r = _loan(tmp_path, "bench", ".stage/part1")
     assert r.returncode == 0, r.stdout + r.stderr
     lines = [shlex.split(x.removeprefix("would run: ")) for x in r.stdout.splitlines() if x.startswith("would run: ")]
-    assert len(lines) == 3
-    *lines, profile = lines
+    assert len(lines) == 4
+    *lines, eager, fast = lines
     from profile_step import parser as profile_parser
 
-    assert profile[:5] == ["timeout", "-s", "TERM", "-k", "10"] and int(profile[5]) <= 60
-    p = profile_parser().parse_args(profile[profile.index("benchmarks/profile_step.py") + 1:])
-    assert (p.mode, p.model, p.batch_size, Path(p.out)) == ("eager", "resnet56", 512, tmp_path / "out" / "profile-eager.json")
+    for words, mode, name, limit in ((eager, "eager", "profile-eager.json", 60),
+                                     (fast, "cudagraphs+fused", "profile-cudagraphs.json", 100)):
+        assert words[:5] == ["timeout", "-s", "TERM", "-k", "10"] and int(words[5]) <= limit
+        p = profile_parser().parse_args(words[words.index("benchmarks/profile_step.py") + 1:])
+        assert (p.mode, p.model, p.batch_size, Path(p.out)) == (mode, "resnet56", 512, tmp_path / "out" / name)
     parsed = []
     for words in lines:
         assert words[:5] == ["timeout", "-s", "TERM", "-k", "10"] and int(words[5]) <= 150  # bounded, killed if need be

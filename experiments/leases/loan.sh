@@ -11,8 +11,8 @@
 # bench   unpacks its part, then times what no stored benchmark has timed on this GPU (--unless-timed):
 #         cudagraphs+fused alone and two sharing the GPU at batch 512, then at C6's batch of 128. The JSONs
 #         go to $OUT and to $LOAN_BENCH, where call 2 reads them: files outside $OUT last ~30 s after a
-#         command returns, so send call 2 at once. Last, a profile of the eager step (profile-eager.json
-#         and .txt: the device time by kind of kernel), what speed work on the step starts from.
+#         command returns, so send call 2 at once. Last, profiles of the eager and the fast step
+#         (profile-*.json and .txt: the device time by kind of kernel), what speed work starts from.
 # train   unpacks the last part, checks that every shard is there (else the machine was released between the
 #         calls: stage again), then `run-study` trains the missing runs of TARGETS, in that order, within
 #         SECONDS (60-560; runs stop 40 s before it and checkpoint). The store is seeded with the stored runs,
@@ -74,9 +74,13 @@ if [ "$step" = bench ]; then
         --modes cudagraphs+fused --concurrency 2 --max-seconds 90 --out "$OUT/modes.json"
     run timeout -s TERM -k 10 90 "$PY" benchmarks/throughput.py --data synthetic:50000 --no-standard --unless-timed \
         --batch-size 128 --modes cudagraphs+fused --max-seconds 30 --out "$OUT/modes128.json"
-    # where an eager step's time goes on this GPU (kernels by kind, how busy the device is): ~15 s, no compiling
+    # where a step's time goes on this GPU (kernels by kind, how busy the device is): eager (~15 s, no compiling),
+    # then the fast mode, whose compile also warms inductor's cache for call 2's first run where nothing above
+    # compiled it (a GPU already timed)
     run timeout -s TERM -k 10 60 "$PY" benchmarks/profile_step.py --data synthetic:50000 --mode eager \
         --out "$OUT/profile-eager.json"
+    run timeout -s TERM -k 10 100 "$PY" benchmarks/profile_step.py --data synthetic:50000 --mode cudagraphs+fused \
+        --out "$OUT/profile-cudagraphs.json"
     if [ "$DRY" != 1 ]; then
         mkdir -p "$BENCH" && cp "$OUT"/modes*.json "$BENCH"/ 2>/dev/null
         echo "# benchmark JSONs for call 2 in $BENCH: $(ls "$BENCH" 2>/dev/null | tr '\n' ' ')"
