@@ -365,13 +365,18 @@ def study_results(root: Path | str, study: str, profile: str) -> Results:
 
 def summaries(runs: Iterable[Run]) -> pd.DataFrame:
     """One row per run: config keys and summary keys side by side (tables in notebooks), with the
-    device and the step mode it trained on."""
+    device and the step mode it trained on, and ``test_accuracy_jpeg_corrected``: the reading
+    CLAIMS.md's verdicts read (:mod:`reproduce.readings`), where the run's test set was partly JPEG."""
+    from .readings import run_readings
     from .train import step_mode_of  # train imports this module
 
     rows = []
     for r in runs:
         row = {k: v for k, v in r.config.items() if not isinstance(v, dict | list)}
         row.update(r.summary)
+        judged = run_readings(r).get("corrected") if r.summary.get("test_accuracy_exact_as_jpeg") is not None else None
+        if judged is not None:
+            row["test_accuracy_jpeg_corrected"] = judged.value
         row["device_name"] = r.provenance.get("device_name")
         row["step_mode"] = step_mode_of(r.summary)
         row["path"] = str(r.path)

@@ -275,6 +275,12 @@ def banner(profile: str, spec: dict[str, Any] | None = None) -> str:
     missing = missing_runs(spec) if spec else []
     if profile == "full":
         text = "**Profile: full** — the papers' settings; the table below says which device ran each run."
+        if spec and spec.get("runs"):  # trained runs, scored at the end (range tests read their own curves)
+            text += (" Its accuracies: `test_accuracy` on the test images with their original pixels (with a 95 % "
+                     "Wilson interval), `test_accuracy_all` on all of them (with the offline copy, most are JPEG "
+                     "decodes: biased low), `test_accuracy_exact_as_jpeg` on the exact ones in JPEG form, and "
+                     "`test_accuracy_jpeg_corrected`, the estimate of the official test set's accuracy that "
+                     "CLAIMS.md's verdicts read (README, \"The test set\").")
         if missing:
             text += (" **Not yet run** (rendered from the results cache without them): " + ", ".join(missing)
                      + ". Run them with `python -m reproduce run-study experiments/full/<study>.yaml` (a GPU for ResNet-56).")

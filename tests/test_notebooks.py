@@ -62,6 +62,8 @@ def test_render_from_cache_trains_nothing_and_lists_missing(tmp_path):
     assert not list(tmp_path.rglob("metrics.jsonl*"))
     text = banner("full", spec)
     assert "Not yet run" in text and "adam-clr (seed 0)" in text and "adam-range (seed 0)" in text
+    assert "`test_accuracy_jpeg_corrected`" in text  # a study of trained runs says which accuracy is judged
+    assert "test_accuracy" not in banner("full", spec | {"runs": []})  # range tests alone: no final scores
 
 
 def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, capsys):

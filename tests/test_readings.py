@@ -3,6 +3,7 @@ is known; and the verdict rule on hand-made estimates, one row per outcome."""
 
 import dataclasses
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +23,8 @@ from reproduce.readings import (
     verdicts,
 )
 from reproduce.verdict import INCONCLUSIVE, NOT_REPRODUCED, PARTLY, REPRODUCED, combine, judge
+
+ROOT = Path(__file__).resolve().parents[1]
 
 N, n = 10_000, 1_017
 
@@ -362,3 +365,18 @@ def test_a_difference_of_seed_means_read_image_by_image_covers_the_true_gap():
         ratio.append(d.half / difference(a, b, s2, df, difference_sampling("corrected", *bare)).half)
     assert 0.95 <= hits / sims <= 0.99
     assert np.mean(ratio) < 0.8
+
+
+def test_the_notebooks_run_tables_carry_the_reading_the_verdicts_read():
+    """summaries() gives each stored run its JPEG-corrected accuracy: the all-10k figure plus 0.8983 x the
+    exact-minus-JPEG difference on the exact images, as CLAIMS.md reads it (a run with no JPEG copy has none)."""
+    from reproduce.results import find_runs, summaries
+
+    runs = [r for r in find_runs(ROOT / "experiments" / "results", "07_adam_clr")
+            if r.summary.get("profile") == "full" and "test_accuracy_exact_as_jpeg" in r.summary]
+    assert len(runs) >= 8  # C8's CLR and fixed runs, seeds 0-3
+    table = summaries(runs).set_index("path")
+    for r in runs:
+        s = r.summary
+        want = s["test_accuracy_all"] + 0.8983 * (s["test_accuracy"] - s["test_accuracy_exact_as_jpeg"])
+        assert table.loc[str(r.path), "test_accuracy_jpeg_corrected"] == pytest.approx(want, abs=1e-12)
