@@ -170,7 +170,7 @@ def main(argv=None) -> dict:
     out_path.parent.mkdir(parents=True, exist_ok=True)
     write_json(out_path, out)
     shares = ", ".join(f"{k} {100 * v['share']:.0f} %" for k, v in out["kinds"].items())
-    print(f"{a.model}, batch {a.batch_size}, mode {a.mode} on {out['device_name']}: {1e3 * step_s:.2f} ms a step, "
+    print(f"{a.model}, batch {a.batch_size}, mode {a.mode} on {out['device_name']}: {1e3 * out['step_s']:.2f} ms a step, "
           f"kernels {1e3 * out['kernel_s_per_step']:.2f} ms ({100 * (out['busy_fraction'] or 0):.0f} % busy); {shares}")
     return out
 
