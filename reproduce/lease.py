@@ -246,7 +246,7 @@ def best_parallel(speeds: dict[tuple[str, int], dict[int, float]], gain: float =
 
 class Estimator:
     """Seconds a run will take with ``n`` runs going at once: measured in this call when it can
-    be (a finished run of the same model and batch), else from ``stored`` runs of this GPU and
+    be (a finished run of the same model and batch: its pace, and its start once compiled), else from ``stored`` runs of this GPU and
     mode (:func:`stored_seconds_per_iteration`), else from the benchmark, else unknown. A
     resumed run is estimated for what it has left; ``startup_s`` is what a child spends before
     its first fast step (Python, CUDA, data, and compiling in a compiled step mode)."""
@@ -260,19 +260,39 @@ class Estimator:
         # every 50 steps and their accuracy often, so a compiled mode's images/s would promise too much
         self.eager = speeds if eager is None else eager
         self.measured: dict[tuple[str, int, int], float] = {}  # (model, batch, n) -> seconds per iteration
+        # (model, batch) -> seconds a further run of it spends before its steps' pace: its process start and
+        # its warm compile (a finished run of it left its graphs in inductor's cache), as measured here
+        self.warm: dict[tuple[str, int], float] = {}
         # the same from stored runs on this GPU in this mode: their wall time already holds the compiling
         self.stored = stored or {}
 
     def learn(self, job: Job, n: int, seconds: float) -> None:
+        """What a run that finished in ``seconds`` says of the next: its pace per iteration and, where
+        its summary tells its start (``startup_s``, a run trained whole in this call), what a further run
+        of its model spends before that pace (process start, and a compile now warm); else the pace left
+        after the assumed start-up."""
         ran = job.iterations - job.done
-        if job.range_args is None and ran > 0:
-            self.measured[(job.cfg.model, job.cfg.batch_size, n)] = max(0.0, seconds - self.startup_s) / ran
+        if job.range_args is not None or ran <= 0:
+            return
+        key = (job.cfg.model, job.cfg.batch_size, n)
+        try:
+            s = read_json(RunDir(job.path).summary)
+        except (OSError, ValueError):
+            s = {}
+        start, wall = s.get("startup_s"), s.get("wall_time_s")
+        if job.done == 0 and isinstance(start, int | float) and isinstance(wall, int | float) and 0 <= start <= wall:
+            self.measured[key] = (wall - start) / ran
+            # the quickest start seen: a first run that compiled cold bounds the warm start from above
+            begun = max(0.0, seconds - wall) + start
+            self.warm[key[:2]] = min(begun, self.warm.get(key[:2], begun))
+        else:
+            self.measured[key] = max(0.0, seconds - self.startup_s) / ran
 
     def __call__(self, job: Job, n: int) -> float | None:
         left = max(0, job.iterations - job.done)
         key = (job.cfg.model, job.cfg.batch_size, n)
         if key in self.measured:
-            return self.startup_s + MARGIN * self.measured[key] * left
+            return self.warm.get(key[:2], self.startup_s) + MARGIN * self.measured[key] * left
         if key in self.stored and job.range_args is None:
             return STARTUP_S + MARGIN * self.stored[key] * left
         speeds, startup = (self.speeds, self.startup_s) if job.range_args is None else (self.eager, STARTUP_S)

@@ -500,6 +500,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
     forward_backward = training_step(optimizer, dev, cfg.amp)
 
     status, diverged_at, evaluated_at = "running", None, None
+    startup = None  # seconds to this segment's first logged window: compiling, graph capture, autotuning
     model.train()
     t0 = t_train = time.perf_counter()
     bar = tqdm(total=total, initial=it, desc=f"{cfg.label or cfg.model} s{cfg.seed}", disable=not (cfg.progress and main),
@@ -521,6 +522,8 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
                     bar.update(it - bar.n)  # the bar moves at logging points: nothing per step on the host
                 if at_log:
                     last_loss = flush()
+                    if startup is None:  # flush waited for the window's steps: they are done
+                        startup = time.perf_counter() - t0
                     if not math.isfinite(last_loss):
                         status, diverged_at = "diverged", it
                 if status == "running" and (it % eval_every == 0 or it == total):
@@ -560,22 +563,25 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         verdicts = evaluate.verdict_bits() if (status == "finished" and evaluated_at == total
                                                and hasattr(evaluate, "verdict_bits")) else {}
         _write_summary(rd, cfg, schedule, status, total, it, ipe, elapsed, train_time, best, diverged_at, images,
-                       compile_fell_back=stepper.failed, verdicts=verdicts)
+                       compile_fell_back=stepper.failed, verdicts=verdicts, startup=startup)
     distributed.barrier()
     return rd.load()
 
 
 def _write_summary(rd: RunDir, cfg: TrainConfig, schedule: Schedule, status: str, total: int, it: int, ipe: int,
                    elapsed: float, train_time: float, best: dict | None, diverged_at: int | None, images: int,
-                   compile_fell_back: str | None = None, verdicts: dict[str, str] | None = None) -> None:
+                   compile_fell_back: str | None = None, verdicts: dict[str, str] | None = None,
+                   startup: float | None = None) -> None:
     """summary.json (the outcome, with the last evaluation's metrics and per-image ``verdicts``);
-    then the checkpoint goes."""
+    then the checkpoint goes. ``startup_s``: seconds from the last segment's first step to its first
+    logged window, compiling included, which :mod:`reproduce.lease` tells apart from the steps' pace."""
     evals = [r for r in rd.rows() if r["kind"] == "eval"]
     final = evals[-1] if evals and status == "finished" else {}
     summary = {
         "status": status, "iterations": total, "iterations_done": it, "iterations_per_epoch": ipe,
         "epochs": it / ipe, "experiment": cfg.experiment, "label": cfg.label, "claim": cfg.claim,
         "profile": cfg.profile, "seed": cfg.seed, "wall_time_s": elapsed, "train_time_s": train_time,
+        "startup_s": startup,
         "train_images": images,
         "train_images_per_s": images / train_time if train_time > 0 else None,
         "best_test_accuracy": best["test_accuracy"] if best else None,

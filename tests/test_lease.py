@@ -173,6 +173,33 @@ def test_estimates_prefer_this_calls_measurements_then_the_benchmark():
     assert fast(rt, 1) == pytest.approx(STARTUP_S + 1.15 * (1000 * 512 + 11 * 11_017 / 3) / 20_000)
 
 
+def test_a_run_finished_in_this_call_says_what_the_next_of_its_model_costs(tmp_path):
+    """A first run pays for compiling; its summary says how long that took (startup_s), so a further run
+    of the same model is estimated with the warm start it will have, not the benchmark's cold compile:
+    in the H200 loan a 4,900-iteration C7 run took 66 s while the old estimate said 105 s."""
+    cfg = TrainConfig(model="resnet56", batch_size=512, iterations=9277, eval_every=98, device="cpu")
+    job = Job("f.yaml", cfg, None, root=str(tmp_path))
+    job.path.mkdir(parents=True)
+    (job.path / "summary.json").write_text(json.dumps({"status": "finished", "wall_time_s": 111.0, "startup_s": 22.0}))
+    est = Estimator({("resnet56", 512): {1: 50_000.0}}, STARTUP_S + 47.0)
+    est.learn(job, 1, 126.0)  # the child's whole life: 15 s of process start and final writes around the loop
+    c7 = Job("f.yaml", TrainConfig(model="resnet56", batch_size=512, iterations=4900, eval_every=98, device="cpu"), None)
+    per_it = (111.0 - 22.0) / 9277
+    assert est(c7, 1) == pytest.approx(15.0 + 22.0 + 1.15 * per_it * 4900)
+    assert est(job, 1) == pytest.approx(37.0 + 1.15 * 89.0)  # the same run again: ~139 s, not 72 + 1.15 * 54
+    # a slower start later (a busier machine) never raises it: the quickest start seen is the warm one
+    (job.path / "summary.json").write_text(json.dumps({"status": "finished", "wall_time_s": 150.0, "startup_s": 60.0}))
+    est.learn(job, 1, 170.0)
+    assert est.warm[("resnet56", 512)] == 37.0 and est(c7, 1) == pytest.approx(37.0 + 1.15 * 90.0 / 9277 * 4900)
+    other = Job("f.yaml", TrainConfig(model="resnet56", batch_size=128, iterations=4900, device="cpu"), None)
+    assert est(other, 1) == Estimator({("resnet56", 512): {1: 50_000.0}}, STARTUP_S + 47.0)(other, 1)  # not learned
+    # a resumed run's summary times all its segments, this call only the last: the assumed start-up stands
+    resumed = Estimator({}, STARTUP_S + 47.0)
+    job.done = 4000
+    resumed.learn(job, 1, 126.0)
+    assert resumed(c7, 1) == pytest.approx(STARTUP_S + 47.0 + 1.15 * (126.0 - STARTUP_S - 47.0) / 5277 * 4900)
+
+
 def _stored_run(root, name, *, device="GPU X", mode=None, parallel=1, wall=60.0, iterations=4900,
                 status="finished", model="resnet56", batch=512, **cfg):
     run = root / "study" / name

@@ -53,6 +53,8 @@ def test_cache_hit_and_force(tmp_path):
     assert os.path.getmtime(forced.path / "summary.json") > mtime
     df = summaries(find_runs(tmp_path, "unit"))
     assert len(df) == 2 and set(df["seed"]) == {0, 1}
+    # the run says how long its loop took to its first logged window (what a compile costs, for run-study)
+    assert 0 < first.summary["startup_s"] <= first.summary["wall_time_s"]
 
 
 def test_divergence_ends_cleanly(tmp_path):
