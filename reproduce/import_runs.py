@@ -1,10 +1,10 @@
 """Bring runs back from a GPU machine: the finished run folders of an archive, checked, into the store.
 
 A loan run by ``experiments/leases/loan.sh`` returns its ``$OUT`` folder: ``results.tgz``, the
-benchmark JSONs it measured (``modes*.json``), a profile of the step (``profile-eager.json`` and its
+benchmark JSONs it measured (``modes*.json``), profiles of the step (``profile-*.json``, each with its
 table) and a log per command. Given that folder, ``import-runs`` also files the JSONs beside the
 stored ones under dated names (``benchmarks/results/throughput-modes-<date>-<gpu>.json``,
-``throughput-b128-…`` for another batch, ``profile-eager-…``), which every later ``run-study`` and the
+``throughput-b128-…`` for another batch, ``profile-<mode>-…``), which every later ``run-study`` and the
 README's performance table read, and the logs as one lease log (``experiments/leases/<date>-<gpu>.log``).
 
 A lent GPU's runs come back as a tarball, and the minutes after a loan are few. What may enter

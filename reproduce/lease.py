@@ -246,8 +246,9 @@ def best_parallel(speeds: dict[tuple[str, int], dict[int, float]], gain: float =
 
 class Estimator:
     """Seconds a run will take with ``n`` runs going at once: measured in this call when it can
-    be (a finished run of the same model and batch: its pace, and its start once compiled), else from ``stored`` runs of this GPU and
-    mode (:func:`stored_seconds_per_iteration`), else from the benchmark, else unknown. A
+    be (a finished run of the same model and batch: its pace, and its start once compiled), else
+    from ``stored`` runs of this GPU and mode (:func:`stored_seconds_per_iteration`), else from the
+    benchmark, else unknown. A
     resumed run is estimated for what it has left; ``startup_s`` is what a child spends before
     its first fast step (Python, CUDA, data, and compiling in a compiled step mode)."""
 
