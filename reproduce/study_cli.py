@@ -234,9 +234,11 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if d.half is None:
         print("no interval: neither setting ran two seeds, so the seed-to-seed spread is not measured")
     else:
-        print("95 % intervals: the seed spread pooled over A and B (Student's t), plus the test-set sampling"
-              + ("" if d.how else ", read off each run's own variance (an upper bound: runs without per-image "
-                                  "verdicts)"))
+        how = (", read off each run's own variance (an upper bound: runs without per-image verdicts)" if not d.how
+               else ", read image by image where both runs of a seed kept their per-image verdicts and off each run's "
+                    "own variance elsewhere (an upper bound)" if d.how.startswith("paired")
+               else ", read image by image from every run's per-image verdicts")
+        print("95 % intervals: the seed spread pooled over A and B (Student's t), plus the test-set sampling" + how)
     return 0
 
 

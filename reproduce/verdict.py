@@ -88,7 +88,9 @@ def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = Fal
                     f"±{scale * est.floor:.2f}{name} or wider, more than the margin ({scale * margin:g}{m_name}), so "
                     "more seeds cannot settle this part on this test set")
         else:
-            why += (f"; the test-set sampling read off single runs alone gives ±{scale * est.floor:.2f}{name}, more than the margin "
+            read = ("read image by image where both runs of a seed kept their per-image verdicts and off single runs "
+                    "elsewhere" if est.how.startswith("paired") else "read off single runs")
+            why += (f"; the test-set sampling {read} alone gives ±{scale * est.floor:.2f}{name}, more than the margin "
                     f"({scale * margin:g}{m_name}): more seeds settle this part only as far as they err on different "
                     "images, which only runs that keep their per-image verdicts show")
     return Part(what, paper, est, margin, log, verdict, why, shown, unit)

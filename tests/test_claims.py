@@ -460,6 +460,16 @@ def test_compare_prints_two_settings_and_their_difference_read_image_by_image(tm
     assert out[1].startswith("B: base (07_adam_clr, seeds 0, 1, 2): 73.60 % ± ")
     assert re.fullmatch(r"A - B, every test image exact: \+2\.00 points ± 0\.[0-9]{2} \(n=3\) \(test sampling from the "
                         r"per-image verdicts of 6 runs\)", out[2]), out[2]
+    assert out[3].endswith("plus the test-set sampling, read image by image from every run's per-image verdicts")
+    # seed 0's pair without its verdicts: the other two pair image by image, it adds its two variances
+    for label in ("better", "base"):
+        f = tmp_path / "07_adam_clr" / f"{label}-s0-0000" / "summary.json"
+        f.write_text(json.dumps({k: v for k, v in json.loads(f.read_text()).items() if k != "test_correct_bits"}))
+    assert main(["compare", "better", "base", "--results", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[2].endswith("(n=3) (paired image by image on 2 of 3 seeds)")
+    assert out[3].endswith("read image by image where both runs of a seed kept their per-image verdicts and off each "
+                           "run's own variance elsewhere (an upper bound)")
     assert main(["compare", "better", "worse", "--results", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err == f"error: label='worse' is invalid: no full-profile run of it in {tmp_path}; stored labels: base, better"
