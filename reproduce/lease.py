@@ -142,13 +142,14 @@ def _row_key(row: dict) -> tuple[str, int]:
     return row.get("mode", "eager"), int(row["processes"])
 
 
-def stored_seconds_per_iteration(roots: list[str], device: str | None,
-                                 mode: str | None) -> dict[tuple[str, int, int], float]:
+def stored_seconds_per_iteration(roots: list[str], device: str | None, mode: str | None,
+                                 range_tests: bool = False) -> dict[tuple[str, int, int], float]:
     """``{(model, batch size, runs sharing the GPU): seconds per iteration}`` of the finished runs
-    under ``roots`` that trained on ``device`` in step ``mode`` (eager for None), range tests aside:
-    the median of each group's ``wall_time_s / iterations_done``, evaluations and compiling
-    included. A call knows this GPU from them before it has finished a run itself: a loan's second
-    call learns from its first."""
+    under ``roots`` that trained on ``device`` in step ``mode`` (eager for None), range tests aside
+    (or range tests alone, with ``range_tests``: their steps read losses and accuracy often, so they
+    keep their own pace): the median of each group's ``wall_time_s / iterations_done``, evaluations
+    and compiling included. A call knows this GPU from them before it has finished a run itself: a
+    loan's second call learns from its first."""
     if not device:
         return {}
     groups: dict[tuple[str, int, int], list[float]] = {}
@@ -156,7 +157,7 @@ def stored_seconds_per_iteration(roots: list[str], device: str | None,
         for run in find_runs(root):
             s, cfg, prov = run.summary, run.config, run.provenance
             if (s.get("status") != "finished" or prov.get("device_name") != device
-                    or cfg.get("range_start_lr") is not None or step_mode_of(s) != (mode or "eager")
+                    or (cfg.get("range_start_lr") is not None) != range_tests or step_mode_of(s) != (mode or "eager")
                     or not s.get("iterations_done") or not s.get("wall_time_s")):
                 continue
             key = (cfg["model"], int(cfg["batch_size"]), int(prov.get("parallel_runs") or 1))
@@ -254,7 +255,8 @@ class Estimator:
 
     def __init__(self, speeds: dict[tuple[str, int], dict[int, float]], startup_s: float = STARTUP_S,
                  eager: dict[tuple[str, int], dict[int, float]] | None = None,
-                 stored: dict[tuple[str, int, int], float] | None = None) -> None:
+                 stored: dict[tuple[str, int, int], float] | None = None,
+                 stored_range: dict[tuple[str, int, int], float] | None = None) -> None:
         self.speeds = speeds
         self.startup_s = startup_s
         # range tests are estimated at eager speed: they step in the chosen mode too, but read their losses
@@ -266,6 +268,9 @@ class Estimator:
         self.warm: dict[tuple[str, int], float] = {}
         # the same from stored runs on this GPU in this mode: their wall time already holds the compiling
         self.stored = stored or {}
+        # range tests' own pace, from those finished here (whole wall time over iterations) or stored
+        self.measured_range: dict[tuple[str, int, int], float] = {}
+        self.stored_range = stored_range or {}
 
     def learn(self, job: Job, n: int, seconds: float) -> None:
         """What a run that finished in ``seconds`` says of the next: its pace per iteration and, where
@@ -273,9 +278,13 @@ class Estimator:
         of its model spends before that pace (process start, and a compile now warm); else the pace left
         after the assumed start-up."""
         ran = job.iterations - job.done
-        if job.range_args is not None or ran <= 0:
-            return
         key = (job.cfg.model, job.cfg.batch_size, n)
+        if ran <= 0:
+            return
+        if job.range_args is not None:  # may stop early (diverged): its own count of iterations
+            done = _iterations_done(job) or ran
+            self.measured_range[key] = max(0.0, seconds - STARTUP_S) / max(1, done - job.done)
+            return
         try:
             s = read_json(RunDir(job.path).summary)
         except (OSError, ValueError):
@@ -296,6 +305,8 @@ class Estimator:
             return self.warm.get(key[:2], self.startup_s) + MARGIN * self.measured[key] * left
         if key in self.stored and job.range_args is None:
             return STARTUP_S + MARGIN * self.stored[key] * left
+        if job.range_args is not None and (pace := self.measured_range.get(key, self.stored_range.get(key))):
+            return STARTUP_S + MARGIN * pace * left
         speeds, startup = (self.speeds, self.startup_s) if job.range_args is None else (self.eager, STARTUP_S)
         model = job.cfg.model if any(m == job.cfg.model for m, _ in speeds) else COST_LIKE.get(job.cfg.model)
         batches = sorted(b for m, b in speeds if m == model)
@@ -311,6 +322,15 @@ class Estimator:
         evals = job.evaluations * left / job.iterations if job.iterations else job.evaluations
         images = left * max(batch, timed) + evals * TEST_IMAGES / 3  # inference ~ 1/3 of a step
         return startup + MARGIN * images / per_run
+
+
+def _iterations_done(job: Job) -> int | None:
+    """``iterations_done`` of a finished run's summary (a range test stopped at divergence did fewer)."""
+    try:
+        done = read_json(RunDir(job.path).summary).get("iterations_done")
+    except (OSError, ValueError):
+        return None
+    return done if isinstance(done, int) and done > 0 else None
 
 
 def checkpoint_iteration(path: Path) -> int:

@@ -114,9 +114,11 @@ def _run_lease(a: argparse.Namespace) -> int:
     mode = _step_mode(a, dev) if todo else None
     speeds = benchmark_speeds(a.benchmark, name, mode) if todo else {}
     parallel = best_parallel(speeds) if a.parallel in (None, "auto") else int(a.parallel)
-    stored = stored_seconds_per_iteration([j.root for j in jobs], name, mode) if todo else {}
+    roots = [j.root for j in jobs]
+    stored = stored_seconds_per_iteration(roots, name, mode) if todo else {}
     estimator = Estimator(speeds, STARTUP_S + (mode_startup_s(a.benchmark, name, mode) if todo else 0.0),
-                          eager=benchmark_speeds(a.benchmark, name) if todo else {}, stored=stored)
+                          eager=benchmark_speeds(a.benchmark, name) if todo else {}, stored=stored,
+                          stored_range=stored_seconds_per_iteration(roots, name, mode, range_tests=True) if todo else {})
     limit = "no time limit" if a.time_limit is None else f"limit {a.time_limit:.0f} s"
     print(f"plan: {len(todo)} run(s) to train ({', '.join(j.name for j in todo) or 'none'}), "
           f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'} "

@@ -241,6 +241,26 @@ def test_a_new_call_learns_this_gpus_speed_from_stored_runs_in_the_same_mode(tmp
     assert est(job, 1) == pytest.approx(STARTUP_S + 47.0 + 1.15 * 49.0)
     rt = Job("f.yaml", TrainConfig(model="resnet56", batch_size=512, iterations=4900, device="cpu"), {"eval_every": 100})
     assert Estimator(speeds, STARTUP_S + 47.0, stored=got)(rt, 1) == Estimator(speeds, STARTUP_S + 47.0)(rt, 1)
+    # range tests keep their own pace (they read losses and accuracy often): from the stored range test alone
+    ranges = stored_seconds_per_iteration([str(tmp_path)], "GPU X", "cudagraphs+fused", range_tests=True)
+    assert ranges == {("resnet56", 512, 1): pytest.approx(4.0 / 4900)}
+    assert Estimator(speeds, STARTUP_S + 47.0, stored=got, stored_range=ranges)(rt, 1) == pytest.approx(
+        STARTUP_S + 1.15 * 4.0)
+    assert Estimator(speeds, stored_range=ranges)(job, 1) == Estimator(speeds)(job, 1)  # not for training runs
+
+
+def test_a_range_test_finished_in_this_call_paces_the_next(tmp_path):
+    """C1's linear test runs first in a loan and its further seeds later: the first one's whole wall time
+    over the iterations it did (a diverged test stops early) estimates the others, not eager's speed."""
+    cfg = TrainConfig(model="resnet56", batch_size=512, iterations=5000, device="cpu")
+    first = Job("f.yaml", cfg, {"start_lr": 0.0, "end_lr": 3.0, "eval_every": 100}, root=str(tmp_path))
+    first.path.mkdir(parents=True)
+    (first.path / "summary.json").write_text(json.dumps({"status": "finished", "iterations_done": 4000}))
+    est = Estimator({("resnet56", 512): {1: 50_000.0}})
+    before = est(first, 1)
+    est.learn(first, 1, STARTUP_S + 40.0)
+    assert est(first, 1) == pytest.approx(STARTUP_S + 1.15 * 40.0 / 4000 * 5000)
+    assert est(first, 1) < before
 
 
 def test_a_second_call_starts_the_run_the_stored_ones_say_fits(tmp_path, capsys):
