@@ -11,7 +11,9 @@ one step mode without the profiler, then profiles as many more, and writes:
   batch norm, elementwise, optimizer, copies) and by kernel, largest first;
 - beside it a ``.txt``: torch.profiler's own table, for reading by eye.
 
-On a CPU "kernels" are the ATen operators and their self CPU time. A GPU loan runs it
+On a CPU "kernels" are the ATen operators and their self CPU time (a compiled mode's fused C++
+code is no ATen operator, so there it goes uncounted: read a CPU profile of a compiled mode as
+partial). A GPU loan runs it
 (``experiments/leases/loan.sh bench``); ``import-runs`` files the pair as
 ``benchmarks/results/profile-<mode>-<date>-<gpu>.json``, and the README's performance table
 gives its shares.
