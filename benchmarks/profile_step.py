@@ -33,12 +33,11 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # throughput.py beside this script
-from throughput import _forever, _sync, _train_steps  # noqa: E402
+from throughput import _forever, _train_steps, fresh_model  # noqa: E402
 
-from reproduce import models  # noqa: E402
 from reproduce.data import DeviceLoader, Normalizer, load_cifar10  # noqa: E402
 from reproduce.results import device_name, git_info, write_atomic, write_json  # noqa: E402
-from reproduce.train import MODES, CompiledOrEager  # noqa: E402
+from reproduce.train import MODES  # noqa: E402
 
 # kinds of kernel, by name (CUDA kernels, or ATen operators on a CPU); the first match wins, so batch
 # norm comes before convolution (an inductor kernel fusing both is named after both)
@@ -109,8 +108,7 @@ def profile_steps(model, opt, batches, device: str, amp: bool, steps: int, table
     acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if on_cuda else [])
     with profile(activities=acts) as prof:
         t0 = time.perf_counter()
-        _train_steps(model, opt, batches, device, amp, steps, 0)
-        _sync(device)
+        _train_steps(model, opt, batches, device, amp, steps, 0)  # it waits for the device at its end
         profiled_s = (time.perf_counter() - t0) / steps
     events = prof.key_averages()
     if table is not None:
@@ -154,13 +152,7 @@ def main(argv=None) -> dict:
     train = load_cifar10(a.data, "train")
     loader = DeviceLoader(train, a.batch_size, augment=a.augment, normalize=Normalizer("channel", train, a.device),
                           drop_last=True, device=a.device, channels_last=on_cuda)
-    torch.manual_seed(0)
-    model = models.build(a.model).to(a.device)
-    if on_cuda:
-        model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4,
-                          **({"fused": True} if MODES[a.mode]["fused"] else {}))
-    stepper = CompiledOrEager(model, MODES[a.mode]["compile"])
+    _, stepper, opt = fresh_model(a.model, a.device, a.mode, channels_last=on_cuda)
     batches = _forever(loader.epoch)
     step_s = _train_steps(stepper, opt, batches, a.device, on_cuda, a.steps, a.warmup) / a.steps
     out_path = Path(a.out)

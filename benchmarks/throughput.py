@@ -66,6 +66,18 @@ def _train_steps(model, opt, batches, device, amp, steps, warmup, barrier=None):
     return time.perf_counter() - t0
 
 
+def fresh_model(model: str, device: str, mode: str = "eager", channels_last: bool = False, compile: bool = False):
+    """A freshly seeded ``model`` in step ``mode`` (channels_last if asked), its stepper and its
+    optimizer: every timed or profiled step starts from the same weights."""
+    torch.manual_seed(0)
+    m = models.build(model).to(device)
+    if channels_last:
+        m = m.to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4,
+                          **({"fused": True} if MODES[mode]["fused"] else {}))
+    return m, CompiledOrEager(m, MODES[mode]["compile"] or compile), opt
+
+
 def _flat(model: torch.nn.Module) -> torch.Tensor:
     """The parameters as one fp32 vector (on their device)."""
     return torch.cat([q.detach().float().reshape(-1) for q in model.parameters()])
@@ -394,14 +406,7 @@ def main(argv=None) -> dict:
         print(f"[{time.monotonic() - t_start:5.0f} s] {what}", file=sys.stderr, flush=True)
 
     def fresh(mode: str = "eager", channels_last: bool = on_cuda):
-        """A freshly seeded model in ``mode`` (channels_last on CUDA), its stepper and its optimizer."""
-        torch.manual_seed(0)
-        m = models.build(a.model).to(a.device)
-        if channels_last:
-            m = m.to(memory_format=torch.channels_last)
-        opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4,
-                              **({"fused": True} if MODES[mode]["fused"] else {}))
-        return m, CompiledOrEager(m, MODES[mode]["compile"] or a.compile), opt
+        return fresh_model(a.model, a.device, mode, channels_last, a.compile)
 
     fast = DeviceLoader(train, a.batch_size, augment=a.augment, normalize=norm, drop_last=True, device=a.device,
                         channels_last=on_cuda)

@@ -281,14 +281,12 @@ class Estimator:
         key = (job.cfg.model, job.cfg.batch_size, n)
         if ran <= 0:
             return
+        s = _summary(job)
         if job.range_args is not None:  # may stop early (diverged): its own count of iterations
-            done = _iterations_done(job) or ran
-            self.measured_range[key] = max(0.0, seconds - STARTUP_S) / max(1, done - job.done)
+            done = s.get("iterations_done")
+            done = done if isinstance(done, int) and done > job.done else job.iterations
+            self.measured_range[key] = max(0.0, seconds - STARTUP_S) / (done - job.done)
             return
-        try:
-            s = read_json(RunDir(job.path).summary)
-        except (OSError, ValueError):
-            s = {}
         start, wall = s.get("startup_s"), s.get("wall_time_s")
         if job.done == 0 and isinstance(start, int | float) and isinstance(wall, int | float) and 0 <= start <= wall:
             self.measured[key] = (wall - start) / ran
@@ -324,13 +322,13 @@ class Estimator:
         return startup + MARGIN * images / per_run
 
 
-def _iterations_done(job: Job) -> int | None:
-    """``iterations_done`` of a finished run's summary (a range test stopped at divergence did fewer)."""
+def _summary(job: Job) -> dict:
+    """A finished run's ``summary.json`` (empty where it cannot be read): its start, wall time and the
+    iterations it did (a range test stopped at divergence did fewer than planned)."""
     try:
-        done = read_json(RunDir(job.path).summary).get("iterations_done")
+        return read_json(RunDir(job.path).summary)
     except (OSError, ValueError):
-        return None
-    return done if isinstance(done, int) and done > 0 else None
+        return {}
 
 
 def checkpoint_iteration(path: Path) -> int:

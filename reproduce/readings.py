@@ -185,6 +185,7 @@ class Estimate:
     floor: float | None = None
     floor_measured: bool = False
     how: str = ""  # how the test sampling was read, where a reader should be told (a difference's pairing)
+    read: str = "runs"  # where the test sampling came from: READ_RUNS, READ_PAIRS or READ_IMAGES
 
     @property
     def lo(self) -> float:
@@ -204,6 +205,11 @@ class Estimate:
         return f"{v} ± {scale * self.half:.{digits}f}{note}"
 
 
+# where a test sampling came from: each run's own variance; per-image verdicts for the seeds whose
+# runs both kept them and own variances for the rest (a difference); every run's per-image verdicts
+READ_RUNS, READ_PAIRS, READ_IMAGES = "runs", "pairs", "images"
+
+
 @dataclass(frozen=True)
 class Sampling:
     """The test-set sampling of a seed mean (or of a difference of two): the variance the interval
@@ -214,6 +220,7 @@ class Sampling:
     bounded: bool = False  # ``var`` is an upper bound: a run without its flip count
     measured: bool = False  # ``floor_var`` measured on per-image verdicts of two or more seeds a setting
     how: str = ""
+    read: str = READ_RUNS
 
 
 def runs_sampling(values: list[Reading]) -> Sampling:
@@ -264,12 +271,14 @@ def image_sampling(kind: str, a: list[Verdicts], b: list[Verdicts] | None = None
         f = (n_all - n) / n_all
         parts = [term(lambda v: v.all, 1 / n_all),
                  term(lambda v: v.exact.astype(float) - v.exact_as_jpeg, f * f * (1 / n + 1 / (n_all - n)))]
-    how = "" if len(runs) == 1 else f"test sampling from the per-image verdicts of {len(runs)} runs"  # one: its own
+    # one run: its own variance, as runs_sampling would read it
+    how, read = ("", READ_RUNS) if len(runs) == 1 else (f"test sampling from the per-image verdicts of {len(runs)} runs",
+                                                         READ_IMAGES)
     if any(left is None for _, left in parts):
         var = sum(total for total, _ in parts)
-        return Sampling(var, var, how=how)
+        return Sampling(var, var, how=how, read=read)
     var = sum(left for _, left in parts)
-    return Sampling(var, var, measured=True, how=how)
+    return Sampling(var, var, measured=True, how=how, read=read)
 
 
 def paired_var(kind: str, a: Verdicts, b: Verdicts) -> float | None:
@@ -308,7 +317,8 @@ def difference_sampling(kind: str, a: list[Reading], b: list[Reading]) -> Sampli
             least.append(v)
             paired += 1
     return Sampling(float(np.mean(var)), float(np.mean(least)), bounded,
-                    how=f"paired image by image on {paired} of {len(a)} seeds" if paired else "")
+                    how=f"paired image by image on {paired} of {len(a)} seeds" if paired else "",
+                    read=READ_PAIRS if paired else READ_RUNS)
 
 
 def difference(a: Estimate, b: Estimate, seed_var: float, df: int, sampling: Sampling) -> Estimate:
@@ -318,7 +328,7 @@ def difference(a: Estimate, b: Estimate, seed_var: float, df: int, sampling: Sam
     images are positively correlated (so the floor is this interval's, not the truth's)."""
     floor = Z95 * math.sqrt(sampling.floor_var)
     n = min(a.n, b.n)
-    common = dict(floor=floor, floor_measured=sampling.measured, how=sampling.how)
+    common = dict(floor=floor, floor_measured=sampling.measured, how=sampling.how, read=sampling.read)
     if df < 1 or not math.isfinite(seed_var):
         return Estimate(a.value - b.value, None, n, 0, sampling.bounded, **common)
     half = _half(seed_var / a.n + seed_var / b.n, sampling.var, df)
@@ -339,7 +349,7 @@ def pooled(values: list[Reading], seed_var: float = float("nan"), df: int = 0, k
     m = float(np.mean([r.value for r in values]))
     vs = [r.verdicts for r in values]
     test = (image_sampling(kind, vs) if kind and None not in vs else None) or runs_sampling(values)
-    common = dict(floor=Z95 * math.sqrt(test.floor_var), floor_measured=test.measured, how=test.how)
+    common = dict(floor=Z95 * math.sqrt(test.floor_var), floor_measured=test.measured, how=test.how, read=test.read)
     if df < 1 or not math.isfinite(seed_var):
         return Estimate(m, None, k, 0, test.bounded, **common)
     return Estimate(m, _half(seed_var / k, test.var, df), k, df, test.bounded, **common)

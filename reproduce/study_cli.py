@@ -203,7 +203,7 @@ def cmd_compare(a: argparse.Namespace) -> int:
         judged_difference,
         three,
     )
-    from .readings import NAMES
+    from .readings import NAMES, READ_IMAGES, READ_PAIRS, READ_RUNS
 
     store = Path(_store(a.results))
     studies = [a.study] if a.study else sorted(p.name for p in store.iterdir() if p.is_dir())
@@ -236,10 +236,10 @@ def cmd_compare(a: argparse.Namespace) -> int:
     if d.half is None:
         print("no interval: neither setting ran two seeds, so the seed-to-seed spread is not measured")
     else:
-        how = (", read off each run's own variance (an upper bound: runs without per-image verdicts)" if not d.how
-               else ", read image by image where both runs of a seed kept their per-image verdicts and off each run's "
-                    "own variance elsewhere (an upper bound)" if d.how.startswith("paired")
-               else ", read image by image from every run's per-image verdicts")
+        how = {READ_RUNS: ", read off each run's own variance (an upper bound: runs without per-image verdicts)",
+               READ_PAIRS: ", read image by image where both runs of a seed kept their per-image verdicts and off "
+                           "each run's own variance elsewhere (an upper bound)",
+               READ_IMAGES: ", read image by image from every run's per-image verdicts"}[d.read]
         print("95 % intervals: the seed spread pooled over A and B (Student's t), plus the test-set sampling" + how)
     return 0
 

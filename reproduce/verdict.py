@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .readings import Estimate
+from .readings import READ_PAIRS, Estimate
 
 REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE, PARTLY = "reproduced", "not reproduced", "inconclusive", "partly"
 
@@ -89,7 +89,7 @@ def judge(what: str, paper: float, est: Estimate, margin: float, log: bool = Fal
                     "more seeds cannot settle this part on this test set")
         else:
             read = ("read image by image where both runs of a seed kept their per-image verdicts and off single runs "
-                    "elsewhere" if est.how.startswith("paired") else "read off single runs")
+                    "elsewhere" if est.read == READ_PAIRS else "read off single runs")
             why += (f"; the test-set sampling {read} alone gives ±{scale * est.floor:.2f}{name}, more than the margin "
                     f"({scale * margin:g}{m_name}): more seeds settle this part only as far as they err on different "
                     "images, which only runs that keep their per-image verdicts show")

@@ -10,6 +10,7 @@ import pytest
 
 from reproduce.evaluation import pack_verdicts, unpack_verdicts
 from reproduce.readings import (
+    READ_PAIRS,
     Z95,
     Estimate,
     Reading,
@@ -189,7 +190,8 @@ def test_an_inconclusive_part_says_when_more_seeds_cannot_settle_it(floor, paper
                                  "(1 point): more seeds settle this part only as far as they err on different images, "
                                  "which only runs that keep their per-image verdicts show")
         # a difference paired image by image on some seeds only says so
-        mixed = judge("x", paper, dataclasses.replace(est, how="paired image by image on 1 of 3 seeds"), 0.01)
+        mixed = judge("x", paper, dataclasses.replace(est, how="paired image by image on 1 of 3 seeds",
+                                                   read=READ_PAIRS), 0.01)
         assert (f"the test-set sampling read image by image where both runs of a seed kept their per-image verdicts "
                 f"and off single runs elsewhere alone gives ±{100 * floor:.2f} points") in mixed.why
 
