@@ -33,11 +33,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # throughput.py beside this script
-from throughput import _forever, _train_steps, fresh_model  # noqa: E402
+from throughput import _forever, _train_steps, fresh_model, stored_profiles  # noqa: E402
 
 from reproduce.data import DeviceLoader, Normalizer, load_cifar10  # noqa: E402
 from reproduce.results import device_name, git_info, write_atomic, write_json  # noqa: E402
 from reproduce.train import MODES  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"  # where import-runs files a loan's profiles
 
 # kinds of kernel, by name (CUDA kernels, or ATen operators on a CPU); the first match wins, so batch
 # norm comes before convolution (an inductor kernel fusing both is named after both)
@@ -138,7 +140,18 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--smoke", action="store_true", help="tiny CPU settings (tests): the Keras CNN, batch 32")
     p.add_argument("--out", default="benchmarks/results/profile.json",
                    help="the JSON; torch.profiler's table goes beside it as .txt")
+    p.add_argument("--unless-profiled", action="store_true",
+                   help="profile nothing (and write nothing) when benchmarks/results already holds a profile of this "
+                        "mode for this GPU, model and batch: a loan's command line serves a GPU profiled before (its "
+                        "minutes go to training) and a new one alike")
     return p
+
+
+def profiled_before(model: str, batch_size: int, mode: str, device: str, folder: Path | str | None = None) -> str | None:
+    """The stored profile (with its kinds of kernel) of ``mode`` for ``model`` at ``batch_size`` on
+    ``device``, by file name; else None: whether a loan still has to profile this GPU."""
+    found = stored_profiles({"device_name": device, "model": model, "batch_size": batch_size}, folder or RESULTS)
+    return next((path.name for path, prof in found if prof["mode"] == mode), None)
 
 
 def main(argv=None) -> dict:
@@ -146,6 +159,10 @@ def main(argv=None) -> dict:
     if a.smoke:
         a.model, a.batch_size, a.steps, a.warmup = "keras_cnn", 32, 3, 1
         a.data = a.data or "synthetic:256"
+    if a.unless_profiled and (found := profiled_before(a.model, a.batch_size, a.mode, device_name(a.device))):
+        print(f"not profiled: {device_name(a.device)} has {a.model} at batch {a.batch_size} in mode {a.mode} profiled in "
+              f"{found} (benchmarks/results); run without --unless-profiled to profile it again")
+        return {}
     on_cuda = a.device.startswith("cuda")
     if on_cuda:
         torch.backends.cudnn.benchmark = True  # as the engine trains

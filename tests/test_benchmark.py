@@ -321,6 +321,33 @@ def test_profile_step_says_where_a_step_goes(tmp_path):
     assert "aten::" in out.with_suffix(".txt").read_text()
 
 
+def test_a_gpu_profiled_before_is_not_profiled_again_with_unless_profiled(tmp_path, monkeypatch):
+    """A loan's bench profiles each mode once per GPU: a stored profile of this mode, GPU, model and
+    batch (with its kernels) skips it; another mode, another GPU or a profile without kernels does not."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import profile_step
+
+    from reproduce.results import device_name
+
+    here = device_name("cpu")
+    monkeypatch.setattr(profile_step, "RESULTS", tmp_path)
+    stored = {"benchmark": "profile_step", "model": "keras_cnn", "batch_size": 32, "device_name": here, "mode": "fused",
+              "kinds": {"convolution": {"share": 1.0, "s_per_step": 0.01}}}
+    (tmp_path / "profile-eager-2026-12-08-cpu.json").write_text(json.dumps(stored | {"mode": "eager"}))
+    (tmp_path / "profile-fused-2026-12-08-h200.json").write_text(json.dumps(stored | {"device_name": "NVIDIA H200"}))
+    (tmp_path / "profile-fused-2026-12-08-cpu-2.json").write_text(json.dumps(stored | {"kinds": {}}))
+    (tmp_path / "profile-fused-2026-12-08-b64.json").write_text(json.dumps(stored | {"batch_size": 64}))
+    assert profile_step.profiled_before("keras_cnn", 32, "fused", here) is None
+    out = tmp_path / "new" / "profile.json"
+    args = ["--smoke", "--device", "cpu", "--mode", "fused", "--unless-profiled", "--out", str(out)]
+    assert profile_step.main(args)["mode"] == "fused" and out.exists()
+    out.unlink()
+    (tmp_path / "profile-fused-2026-12-09-cpu.json").write_text(json.dumps(stored))
+    assert profile_step.profiled_before("keras_cnn", 32, "fused", here) == "profile-fused-2026-12-09-cpu.json"
+    assert profile_step.profiled_before("keras_cnn", 32, "eager", here) == "profile-eager-2026-12-08-cpu.json"
+    assert profile_step.main(args) == {} and not out.exists()
+
+
 @pytest.mark.parametrize("name, kind", [
     ("sm90_xmma_wgrad_implicit_gemm_indexed_bf16bf16_bf16f32_f32_nhwckrsc_nhwc_tilesize64x64x64", "convolution"),
     ("void cudnn::bn_fw_tr_1C11_singleread_spec<__nv_bfloat16, 512, 1, 2, 0>", "batch norm"),

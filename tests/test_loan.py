@@ -60,6 +60,7 @@ def test_the_dry_loan_prints_benchmark_lines_the_benchmark_accepts(tmp_path):
         assert words[:5] == ["timeout", "-s", "TERM", "-k", "10"] and int(words[5]) <= limit
         p = profile_parser().parse_args(words[words.index("benchmarks/profile_step.py") + 1:])
         assert (p.mode, p.model, p.batch_size, Path(p.out)) == (mode, "resnet56", 512, tmp_path / "out" / name)
+        assert p.unless_profiled  # a GPU profiled by an earlier loan spends these seconds training
     parsed = []
     for words in lines:
         assert words[:5] == ["timeout", "-s", "TERM", "-k", "10"] and int(words[5]) <= 150  # bounded, killed if need be

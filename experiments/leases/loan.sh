@@ -12,7 +12,8 @@
 #         cudagraphs+fused alone and two sharing the GPU at batch 512, then at C6's batch of 128. The JSONs
 #         go to $OUT and to $LOAN_BENCH, where call 2 reads them: files outside $OUT last ~30 s after a
 #         command returns, so send call 2 at once. Last, profiles of the eager and the fast step
-#         (profile-*.json and .txt: the device time by kind of kernel), what speed work starts from.
+#         (profile-*.json and .txt: the device time by kind of kernel), what speed work starts from, each
+#         unless benchmarks/results holds it for this GPU (--unless-profiled): a GPU seen before goes to training.
 # train   unpacks the last part, checks that every shard is there (else the machine was released between the
 #         calls: stage again), then `run-study` trains the missing runs of TARGETS, in that order, within
 #         SECONDS (60-560; runs stop 40 s before it and checkpoint). The store is seeded with the stored runs,
@@ -75,11 +76,10 @@ if [ "$step" = bench ]; then
     run timeout -s TERM -k 10 90 "$PY" benchmarks/throughput.py --data synthetic:50000 --no-standard --unless-timed \
         --batch-size 128 --modes cudagraphs+fused --max-seconds 30 --out "$OUT/modes128.json"
     # where a step's time goes on this GPU (kernels by kind, how busy the device is): eager (~15 s, no compiling),
-    # then the fast mode, whose compile also warms inductor's cache for call 2's first run where nothing above
-    # compiled it (a GPU already timed)
-    run timeout -s TERM -k 10 60 "$PY" benchmarks/profile_step.py --data synthetic:50000 --mode eager \
+    # then the fast mode (~20-60 s, its compile included); each once per GPU: stored profiles are not taken again
+    run timeout -s TERM -k 10 60 "$PY" benchmarks/profile_step.py --data synthetic:50000 --mode eager --unless-profiled \
         --out "$OUT/profile-eager.json"
-    run timeout -s TERM -k 10 100 "$PY" benchmarks/profile_step.py --data synthetic:50000 --mode cudagraphs+fused \
+    run timeout -s TERM -k 10 100 "$PY" benchmarks/profile_step.py --data synthetic:50000 --mode cudagraphs+fused --unless-profiled \
         --out "$OUT/profile-cudagraphs.json"
     if [ "$DRY" != 1 ]; then
         mkdir -p "$BENCH" && cp "$OUT"/modes*.json "$BENCH"/ 2>/dev/null
