@@ -60,3 +60,32 @@ def test_the_readme_api_tour_runs_as_written(monkeypatch, tmp_path):
     mean = {label: sum(r["corrected"].value for r in rows) / len(rows) for label, rows in ns["per"].items()}
     assert d.value == pytest.approx(mean["wd1e-4"] - mean["wd1e-5"])  # the verdicts' reading, JPEG-corrected
     assert d.floor > 0 and d.n == min(len(ns["per"]["wd1e-4"]), len(ns["per"]["wd1e-5"]))
+
+
+def _shell_commands(text: str) -> list[str]:
+    """Every ``python -m reproduce`` line of the fenced code blocks, continuation lines joined."""
+    lines, fence = [], None  # fence: the open block's language, None outside a block
+    for line in text.replace("\\\n", " ").splitlines():
+        if line.startswith("```"):
+            fence = line[3:].strip() if fence is None else None
+        elif fence in ("", "bash", "sh") and re.search(r"python3? -m reproduce ", line):
+            lines.append(line)
+    return lines
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/gpu.md"])
+def test_every_command_line_the_docs_show_parses(doc, capsys):
+    """A flag renamed or a choice dropped fails here, not in a reader's shell (``...`` elides)."""
+    import shlex
+
+    from reproduce.cli import build_parser
+
+    commands = _shell_commands((ROOT / doc).read_text())
+    assert len(commands) >= 3
+    for line in commands:
+        words = shlex.split(line, comments=True)
+        args = [w for w in words[words.index("reproduce") + 1:] if w != "..."]
+        try:
+            build_parser().parse_args(args)
+        except SystemExit:
+            pytest.fail(f"{doc}: {line.strip()}\n{capsys.readouterr().err}")
