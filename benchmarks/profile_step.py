@@ -147,10 +147,10 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def profiled_before(model: str, batch_size: int, mode: str, device: str, folder: Path | str | None = None) -> str | None:
-    """The stored profile (with its kinds of kernel) of ``mode`` for ``model`` at ``batch_size`` on
-    ``device``, by file name; else None: whether a loan still has to profile this GPU."""
-    found = stored_profiles({"device_name": device, "model": model, "batch_size": batch_size}, folder or RESULTS)
+def profiled_before(model: str, batch_size: int, mode: str, device: str) -> str | None:
+    """The profile (with its kinds of kernel) of ``mode`` for ``model`` at ``batch_size`` on ``device``
+    stored in ``RESULTS``, by file name; else None: whether a loan still has to profile this GPU."""
+    found = stored_profiles({"device_name": device, "model": model, "batch_size": batch_size}, RESULTS)
     return next((path.name for path, prof in found if prof["mode"] == mode), None)
 
 
