@@ -124,7 +124,7 @@ def _run_lease(a: argparse.Namespace) -> int:
           f"{len(jobs) - len(todo)} stored; {parallel} at a time; step mode {mode or 'as configured'} "
           f"(~{estimator.startup_s:.0f} s to start a run); {limit}; "
           f"speeds from {'the benchmark ' + ' + '.join(a.benchmark) if speeds else 'runs measured in this call'}"
-          + (f" and {len(stored)} kind(s) of stored run on this GPU in this mode" if stored else ""),
+          + (f" and {len(stored)} kind(s) of stored run on {name} in step mode {mode or 'eager'}" if stored else ""),
           flush=True)
     if a.plan:
         return plan_only(jobs, estimator, parallel, a.time_limit)

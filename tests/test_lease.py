@@ -275,7 +275,7 @@ def test_a_second_call_starts_the_run_the_stored_ones_say_fits(tmp_path, capsys)
                "--log-dir", str(logs)])
     text = capsys.readouterr().out
     assert rc == 0, text
-    assert "and 1 kind(s) of stored run on this GPU in this mode" in text
+    assert f"and 1 kind(s) of stored run on {device_name('cpu')} in step mode eager" in text
     assert "start clr s1" in text and "finished 1 (clr s1)" in text and "skip" not in text
 
 
