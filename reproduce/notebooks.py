@@ -10,6 +10,7 @@ from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
+from traitlets.config import Config
 
 from .figures import make_all
 from .progress import PlanProgress, estimate, planned
@@ -31,6 +32,12 @@ def executed_dir(profile: str) -> Path:
     to a sub-folder so a CPU smoke run never overwrites them."""
     return NOTEBOOKS / "executed" if profile == "full" else NOTEBOOKS / "executed" / profile
 
+
+# On Ctrl-C papermill interrupts the kernel, asks it to shut down, and kills it after jupyter_client's
+# shutdown_wait_time (5 s). A run checkpoints after the step (and any evaluation) it is in when the
+# interrupt comes, which on a CPU can take longer than that: a kill then would lose the steps since its
+# last periodic checkpoint.
+PATIENT_KERNEL = Config({"KernelManager": {"shutdown_wait_time": 120.0}})
 
 VOLATILE_CELL_KEYS = ("execution", "papermill")  # timestamps and durations of each cell
 
@@ -78,9 +85,13 @@ def render(study: str, profile: str, *, out: str | None = None, dest: Path | Non
     # replaces the committed notebook with a half-executed one (the failed copy is kept, named so)
     partial = dest / f"{study}.failed.ipynb"
     os.environ.setdefault("CLR_REPRO_COMMAND", command())  # what the runs' provenance records, not the kernel's argv
-    pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(partial), parameters=params, cwd=str(ROOT),
-                        kernel_name="python3", progress_bar=False, log_output=False,
-                        extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no TCP / shutdown chatter
+    try:
+        pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(partial), parameters=params, cwd=str(ROOT),
+                            kernel_name="python3", progress_bar=False, log_output=False, config=PATIENT_KERNEL,
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no TCP / shutdown chatter
+    except KeyboardInterrupt:  # stopped, not failed: no half-executed copy named as a failure
+        partial.unlink(missing_ok=True)
+        raise
     nb = stable(nbformat.read(partial, as_version=4))
     nbformat.write(nb, partial)
     os.replace(partial, target)

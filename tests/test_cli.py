@@ -1,5 +1,6 @@
 """The command line: outputs, files, and bad input as one line with exit status 2."""
 
+import json
 import os
 import signal
 import subprocess
@@ -148,6 +149,53 @@ def test_ctrl_c_on_study_is_one_line_with_the_resume_hint(monkeypatch, capsys):
     assert main(["study", "--profile", "quick"]) == 130
     err = capsys.readouterr().err.strip()
     assert err.startswith("interrupted:") and "run the same command again" in err and len(err.splitlines()) == 1
+
+
+# `study` on the smoke C8 notebook, its one run made long and never checkpointed on its own: what
+# `timeout -s TERM make reproduce` does to a run that trains inside a notebook kernel
+LONG_STUDY = """
+import sys
+from pathlib import Path
+from reproduce import notebooks, progress
+from reproduce.cli import main
+
+smoke = notebooks.load_spec
+def long_run(study, profile):
+    spec = smoke(study, profile)
+    spec["runs"], spec["range_tests"] = [dict(spec["runs"][0], iterations=1_000_000)], []
+    spec["defaults"] = spec["defaults"] | {"checkpoint_every": 1_000_000, "log_every": 1}
+    return spec
+notebooks.load_spec = progress.load_spec = long_run
+notebooks.executed_dir = lambda profile: Path(sys.argv[1])
+sys.exit(main(["study", "--profile", "smoke", "--only", "07_adam_clr", "--out", sys.argv[2]]))
+"""
+
+
+def test_study_stopped_by_sigterm_checkpoints_the_run_in_its_notebook_where_it_stood(tmp_path):
+    """Before, SIGTERM ended `study` at once and its kernel with it: the run kept only its last periodic
+    checkpoint (here none), its lock stayed behind, and nothing was printed."""
+    import torch
+
+    store, nb = tmp_path / "results", tmp_path / "nb"
+    p = subprocess.Popen([sys.executable, "-c", LONG_STUDY, str(nb), str(store)], env=os.environ | {"OMP_NUM_THREADS": "1"},
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    metrics, deadline = None, time.time() + 180
+    while time.time() < deadline and p.poll() is None:
+        metrics = next(store.glob("07_adam_clr/*/metrics.jsonl"), None)
+        if metrics and metrics.read_text().count("\n") >= 20:
+            break
+        time.sleep(0.1)
+    assert p.poll() is None and metrics, "the run never started training"
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=150)
+    assert p.returncode == 130 and "interrupted:" in err and "Traceback" not in err
+    run = metrics.parent
+    done = [json.loads(line)["iteration"] for line in metrics.read_text().splitlines()]
+    assert len(done) >= 20
+    ck = torch.load(run / "checkpoint.pt", weights_only=False)
+    assert ck["iteration"] == max(done)  # where it stood, not a periodic checkpoint
+    assert not list(run.parent.glob(".*.lock")) and not (run / "summary.json").exists()
+    assert not list(nb.glob("*.failed.ipynb"))  # stopped, not failed
 
 
 def test_range_test_with_defaults_says_its_cost_prints_one_line_per_rule_and_stays_out_of_the_record(
