@@ -7,6 +7,10 @@ by side. The LR of iteration ``i`` (of ``n``) is ``start + (end - start) * i/(n-
 (linear) or ``start * (end/start) ** (i/(n-1))`` (exp), the LR that batch was trained with;
 the smoothed loss is torch-lr-finder's exponential average, so the two agree exactly
 (``tests/test_range_test.py``). Model and optimizer are restored afterwards, always.
+
+A test asked to ``stop`` (a signal, in :func:`reproduce.train.range_test`) raises
+:class:`RangeTestStopped` with everything the remaining iterations depend on; passed back as
+``resume``, it continues to the history an uninterrupted test would have had.
 """
 
 from __future__ import annotations
@@ -200,6 +204,16 @@ def check_lr_range(start_lr: float, end_lr: float, mode: str) -> None:
         raise ValueError(f"end_lr={end_lr!r} is invalid: expected a finite number > start_lr ({start_lr}): the LR rises")
 
 
+class RangeTestStopped(Exception):
+    """:func:`lr_range_test` stopped when asked, after iteration ``state['iteration'] - 1``: ``state``
+    (the history so far, the smoothing, the model and optimizer as they stand and as they started)
+    is what ``resume=`` continues from."""
+
+    def __init__(self, state: dict) -> None:
+        super().__init__(f"range test stopped at iteration {state['iteration']}")
+        self.state = state
+
+
 def lr_range_test(
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -217,6 +231,8 @@ def lr_range_test(
     progress: bool = True,
     forward_backward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     sync_every: int = 50,
+    stop: Callable[[], bool] | None = None,
+    resume: dict | None = None,
 ) -> RangeTestResult:
     """Run the range test and restore ``model`` and ``optimizer`` afterwards (also on error).
 
@@ -231,6 +247,11 @@ def lr_range_test(
     those of a per-step read; a stop found in a read discards the steps after it (the model is
     restored anyway). ``forward_backward(inputs, targets) -> loss`` replaces zeroing the gradients,
     ``criterion(model(inputs), targets)`` and its backward (a compiled step, say).
+
+    ``stop() -> bool`` is asked after every step; when it says yes, the losses are read and
+    :class:`RangeTestStopped` is raised (model and optimizer restored as on any exit). Its ``state``,
+    passed as ``resume`` with the same arguments, continues the test: the model and optimizer take
+    the stopped state, and the first ``state['iteration']`` batches of ``batches`` are skipped.
     """
     check_lr_range(start_lr, end_lr, mode)
     if not (isinstance(num_iter, int) and num_iter >= 2):
@@ -246,18 +267,25 @@ def lr_range_test(
     if not (isinstance(sync_every, int) and sync_every >= 1):
         raise ValueError(f"sync_every={sync_every!r} is invalid: expected an integer >= 1")
 
-    model_state = copy.deepcopy(model.state_dict())
-    optim_state = copy.deepcopy(optimizer.state_dict())
     was_training = model.training
-    rows: list[dict] = []
+    first, rows, best, smoothed = 0, [], math.inf, None
+    if resume is None:
+        model_state = copy.deepcopy(model.state_dict())
+        optim_state = copy.deepcopy(optimizer.state_dict())
+    else:  # restored at the end as they were when the test began, not as they were when it resumed
+        model_state, optim_state = resume["start_model"], resume["start_optimizer"]
+        first, rows, best, smoothed = resume["iteration"], list(resume["rows"]), resume["best"], resume["smoothed"]
     stopped = False
     try:
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+            optimizer.load_state_dict(resume["optimizer"])
         model.train()
-        best = math.inf
-        smoothed = None
         source = itertools.cycle(batches) if isinstance(batches, list | tuple) else _cycle(batches)
+        source = itertools.islice(source, first, None)  # a resumed test goes on with the batch it stopped before
         pending: list[tuple[int, float, torch.Tensor]] = []  # (iteration, lr, loss on the device), not yet read
-        for i in tqdm(range(num_iter), desc="range test", disable=not progress, leave=False):
+        for i in tqdm(range(first, num_iter), desc="range test", disable=not progress, leave=False, initial=first,
+                      total=num_iter):
             lr = range_test_lr(i, start_lr, end_lr, num_iter, mode)
             for group in optimizer.param_groups:
                 group["lr"] = lr
@@ -271,7 +299,8 @@ def lr_range_test(
             optimizer.step()
             pending.append((i, lr, loss_t.detach()))
             read_accuracy = eval_fn is not None and (i % eval_every == 0 or i == num_iter - 1)
-            if not (read_accuracy or len(pending) >= sync_every or i == num_iter - 1):
+            halt = stop is not None and i < num_iter - 1 and stop()
+            if not (read_accuracy or len(pending) >= sync_every or i == num_iter - 1 or halt):
                 continue
             losses = torch.stack([t.double() for _, _, t in pending]).tolist()  # the read: one host sync
             for (j, lr_j, _), loss in zip(pending, losses):
@@ -291,6 +320,11 @@ def lr_range_test(
                 model.train()
             if stopped:
                 break
+            if halt:
+                raise RangeTestStopped({
+                    "iteration": i + 1, "rows": rows, "best": best, "smoothed": smoothed,
+                    "model": copy.deepcopy(model.state_dict()), "optimizer": copy.deepcopy(optimizer.state_dict()),
+                    "start_model": model_state, "start_optimizer": optim_state})
     finally:
         model.load_state_dict(model_state)
         optimizer.load_state_dict(optim_state)

@@ -30,7 +30,7 @@ from . import distributed, models
 from .data import DeviceLoader, Normalizer, load_cifar10, resolve_source
 from .evaluation import Evaluator, autocast
 from .imagenet import FolderEvaluator, FolderLoader, describe, image_folder
-from .range_test import lr_range_test
+from .range_test import RangeTestStopped, lr_range_test
 from .results import (
     DEFAULT_ROOT,
     Run,
@@ -319,6 +319,13 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         raise
 
 
+def load_checkpoint(path: Path) -> dict:
+    """A checkpoint, every tensor on the CPU: ``torch.set_rng_state`` takes only a CPU tensor (mapped to
+    a GPU, the RNG state made every resume there fail), and ``load_state_dict`` puts the model's and the
+    optimizer's tensors on their parameters' device itself."""
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     if torch.cuda.is_available():
@@ -455,7 +462,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
     it, pending, elapsed, train_time, best = 0, 0, 0.0, 0.0, None
     images = 0  # trained on: a last partial batch and a small data set make it less than it * batch_size
     if rd.checkpoint.exists():
-        ck = torch.load(rd.checkpoint, map_location=dev, weights_only=False)
+        ck = load_checkpoint(rd.checkpoint)
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
@@ -654,15 +661,29 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
     def forward_backward(x, y):
         return stepper.run(step, x, y)[1]  # the loss, on the device
 
+    # a test stopped by a signal left its state in a checkpoint: go on from there (reproduce.range_test)
+    resume = load_checkpoint(rd.checkpoint) if rd.checkpoint.exists() else None
+    first, before = (0, 0.0) if resume is None else (resume["test"]["iteration"], resume["elapsed"])
+    if resume is not None:
+        torch.set_rng_state(resume["rng"])
+    old = read_json(rd.provenance) if first and rd.provenance.exists() else None
     write_json(rd.config, cfg.to_dict() | extra)
-    write_json(rd.provenance, provenance(cfg.device, data_info, cfg.seed))
+    write_json(rd.provenance, resumed_provenance(provenance(cfg.device, data_info, cfg.seed), old, first))
     t0 = time.perf_counter()
-    # the steps are training's (forward_backward); the criterion serves only lr_range_test's default step
-    result = lr_range_test(model, optimizer, F.cross_entropy, Batches(), start_lr=start_lr, end_lr=end_lr,
-                           num_iter=total, mode=mode, diverge=diverge,
-                           eval_fn=lambda m: evaluate(model)["test_accuracy"], eval_every=eval_every,
-                           progress=cfg.progress, forward_backward=forward_backward)
-    elapsed = time.perf_counter() - t0
+    with _stop_on_signals() as signalled:
+        try:
+            # the steps are training's (forward_backward); the criterion serves only lr_range_test's default step
+            result = lr_range_test(model, optimizer, F.cross_entropy, Batches(), start_lr=start_lr, end_lr=end_lr,
+                                   num_iter=total, mode=mode, diverge=diverge,
+                                   eval_fn=lambda m: evaluate(model)["test_accuracy"], eval_every=eval_every,
+                                   progress=cfg.progress, forward_backward=forward_backward,
+                                   stop=lambda: signalled["signal"] is not None, resume=resume and resume["test"])
+        except RangeTestStopped as e:
+            _save_checkpoint(rd.checkpoint, {"iteration": e.state["iteration"], "test": e.state,  # iteration: for run-study's plan
+                                             "rng": torch.get_rng_state(), "elapsed": before + time.perf_counter() - t0})
+            raise Interrupted(f"stopped by signal {signalled['signal']} at iteration {e.state['iteration']}/{total}; "
+                              f"checkpoint saved in {rd.path}: run the same command again to resume") from None
+    elapsed = before + time.perf_counter() - t0
     rows = result.history.assign(kind="range").to_dict("records")
     rd.metrics.unlink(missing_ok=True)
     rd.metrics_gz.unlink(missing_ok=True)
@@ -684,4 +705,5 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
         "step_mode": {"compile": cfg.compile, "fused": cfg.fused, "compile_fell_back": stepper.failed},
     })
     rd.compress_metrics()
+    rd.checkpoint.unlink(missing_ok=True)
     return rd.load()

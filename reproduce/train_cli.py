@@ -167,8 +167,12 @@ def cmd_range_test(a: argparse.Namespace) -> int:
     print(f"range test: {n:,} iterations of {cfg.model} at batch {cfg.batch_size}, LR {start:g} -> {end:g} ({mode}), "
           f"accuracy on {images:,} held-out images every {every} iterations ({n // every + 1} readings): about "
           f"{cost / 60:.1f} min here, less if the loss diverges first", file=sys.stderr, flush=True)
-    run = range_test(cfg, start_lr=start, end_lr=end, mode=mode, eval_every=every, eval_images=images,
-                     diverge=a.diverge, root=a.out, force=a.force)
+    try:
+        run = range_test(cfg, start_lr=start, end_lr=end, mode=mode, eval_every=every, eval_images=images,
+                         diverge=a.diverge, root=a.out, force=a.force)
+    except Interrupted as e:
+        print(f"interrupted: {e}", file=sys.stderr)
+        return 130
     s = run.summary
     if a.plot:
         from .plots import plot_range_test, save

@@ -141,6 +141,71 @@ def test_range_test_run_is_stored(tmp_path):
     assert (run.metrics["kind"] == "range").all()
 
 
+def test_a_range_test_stopped_by_a_signal_resumes_to_the_uninterrupted_history(tmp_path, monkeypatch):
+    """Before, a range test had no checkpoint: SIGTERM (a lent GPU's deadline, `timeout`) lost every step."""
+    import pandas as pd
+
+    import reproduce.range_test as rt
+    from reproduce.lease import checkpoint_iteration
+    from reproduce.train import Interrupted, range_test
+
+    cfg = _cfg(iterations=120, batch_size=64, schedule={"policy": "fixed", "base_lr": 0.01})
+    args = dict(start_lr=1e-4, end_lr=0.05, mode="linear", eval_every=10, eval_images=128)
+    ref = range_test(cfg, **args, root=tmp_path / "ref")
+    real = rt.range_test_lr
+
+    def signalled_at_57(i, *a):
+        if i == 57:
+            os.kill(os.getpid(), signal.SIGTERM)  # arrives during step 57, as a real one would
+        return real(i, *a)
+
+    monkeypatch.setattr(rt, "range_test_lr", signalled_at_57)
+    with pytest.raises(Interrupted, match="at iteration 58/120"):
+        range_test(cfg, **args, root=tmp_path / "cut")
+    (folder,) = (tmp_path / "cut" / "unit").iterdir()
+    assert not (folder / "summary.json").exists()
+    assert checkpoint_iteration(folder) == 58  # what run-study's plan counts as done
+    monkeypatch.setattr(rt, "range_test_lr", real)
+    run = range_test(cfg, **args, root=tmp_path / "cut")
+    pd.testing.assert_frame_equal(run.metrics, ref.metrics, check_exact=True)  # losses and accuracies, bit for bit
+    assert run.summary["suggestions"] == ref.summary["suggestions"] and run.summary["iterations_done"] == 120
+    assert [s["from_iteration"] for s in run.provenance["segments"]] == [0, 58]
+    assert not (run.path / "checkpoint.pt").exists()
+
+
+def test_range_test_command_stopped_by_sigterm_says_so_and_keeps_a_checkpoint(tmp_path):
+    cmd = [sys.executable, "-m", "reproduce", "range-test", "--model", "keras_cnn", "--batch-size", "16", "--data",
+           "synthetic:256", "--iterations", "1000000", "--device", "cpu", "--no-progress", "--out", str(tmp_path)]
+    p = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob("adhoc/*/provenance.json")):
+        time.sleep(0.02)
+    time.sleep(0.5)  # into the steps
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    assert p.returncode == 130 and "Traceback" not in err
+    assert err.splitlines()[-1].startswith("interrupted: stopped by signal") and "run the same command again" in err
+    (folder,) = tmp_path.glob("adhoc/*")
+    assert (folder / "checkpoint.pt").exists() and not list(tmp_path.glob("adhoc/.*.lock"))
+
+
+def test_a_checkpoint_loads_onto_the_cpu_wherever_the_run_trains(tmp_path, monkeypatch):
+    """torch.set_rng_state takes a CPU tensor only. A checkpoint loaded with map_location set to the run's
+    GPU put the RNG state there and made every resume on a GPU fail, which no CPU machine could show;
+    load_state_dict moves the model's and optimizer's tensors to their device itself."""
+    import torch
+
+    import reproduce.train as engine
+
+    asked = []
+    real = torch.load
+    monkeypatch.setattr(torch, "load", lambda *a, **k: asked.append(k.get("map_location")) or real(*a, **k))
+    ck = tmp_path / "checkpoint.pt"
+    torch.save({"rng": torch.get_rng_state()}, ck)
+    torch.set_rng_state(engine.load_checkpoint(ck)["rng"])
+    assert asked == ["cpu"]
+
+
 def test_a_range_test_steps_in_the_step_mode_and_records_it(tmp_path, monkeypatch):
     """A lent GPU's run-study passes its step mode to range tests too (C1's 5,000 steps): compiled,
     the test reads the losses eager reads, up to inductor's float reordering; a compile that fails
