@@ -100,6 +100,13 @@ def render(study: str, profile: str, *, out: str | None = None, dest: Path | Non
     return target
 
 
+CPU_HINT_S = 3 * 3600  # training a plan longer than this on a CPU gets a note on what else to do
+
+
+def _hours_or_minutes(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 7200 else f"{seconds / 60:.1f} min"
+
+
 def run_profile(profile: str | None = None, only: list[str] | None = None, out: str | None = None,
               train_missing: bool = True, data: str | None = None) -> int:
     from papermill.exceptions import PapermillExecutionError
@@ -125,8 +132,13 @@ def run_profile(profile: str | None = None, only: list[str] | None = None, out: 
     jobs = missing if train_missing else []
     device = "cuda" if torch.cuda.is_available() else "cpu"
     seconds = estimate(jobs, device) if jobs else {}
-    print(f"plan: {len(jobs)} run(s) to train (about {sum(seconds.values()) / 60:.1f} min of training, timed on "
+    total = sum(seconds.values())
+    print(f"plan: {len(jobs)} run(s) to train (about {_hours_or_minutes(total)} of training, timed on "
           f"this machine), {len(studies)} notebook(s) to render; stored runs are loaded, not re-run", flush=True)
+    if device == "cpu" and total > CPU_HINT_S:
+        print("note: that is a GPU's work (ResNet-56's runs above all: docs/gpu.md). Ctrl-C stops it and keeps every "
+              "step; `--no-train` renders the notebooks, figures and CLAIMS.md from the stored runs alone, and "
+              "`--only STUDY` trains one study", flush=True)
     stale = unlisted_runs(root)
     if stale:  # notebooks, figures and CLAIMS.md group stored runs by label: these would join their label's runs
         print(f"warning: {len(stale)} stored run folder(s) that no study file lists (a YAML changed their settings "

@@ -92,6 +92,23 @@ def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, cap
     assert "warning: 1 stored run folder(s) that no study file lists" in out and "adam-fixed-s0-0000" in out
 
 
+def test_a_plan_too_long_for_a_cpu_says_so_in_hours_and_what_else_to_do(tmp_path, monkeypatch, capsys):
+    """`make reproduce PROFILE=full` on a laptop planned "about 6210.0 min" of ResNet-56 and said no more."""
+    from reproduce import notebooks
+
+    monkeypatch.setattr(notebooks.torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(notebooks, "render", lambda study, *a, **k: notebooks.executed_dir("quick") / f"{study}.ipynb")
+    monkeypatch.setattr(notebooks, "make_all", lambda *a, **k: [])
+    monkeypatch.setattr(claims, "write_claims", lambda root, dest: Path(dest))
+    for per_run, planned, note in ((6 * 3600.0, "about 18.0 h of training", True),  # three runs
+                                   (60.0, "about 3.0 min of training", False)):
+        monkeypatch.setattr(notebooks, "estimate", lambda jobs, device, s=per_run: dict.fromkeys(range(len(jobs)), s))
+        assert notebooks.run_profile(profile="quick", only=["07_adam_clr"], out=str(tmp_path)) == 0
+        lines = capsys.readouterr().out.splitlines()
+        assert planned in next(line for line in lines if line.startswith("plan:"))
+        assert any(line.startswith("note: that is a GPU's work") and "--no-train" in line for line in lines) is note
+
+
 def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, monkeypatch, capsys):
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
