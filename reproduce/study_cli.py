@@ -31,7 +31,7 @@ from .lease import (
     stored_benchmarks,
     stored_seconds_per_iteration,
 )
-from .results import DEFAULT_ROOT, device_name, study_results
+from .results import DEFAULT_ROOT, device_name, find_runs, study_results
 from .studies import PROFILES, execute, expand, read_spec, run_study
 from .train import MODES, Interrupted
 
@@ -210,6 +210,9 @@ def cmd_figures(a: argparse.Namespace) -> int:
     from .figures import make_all
 
     _store(a.results)
+    if not find_runs(a.results):  # a folder that is no store (or an empty one) would draw the formulas alone
+        print(f"warning: {a.results} holds no stored run (<study>/<run-id>/summary.json): only the figures drawn "
+              "from formulas are made", file=sys.stderr)
     for path in make_all(a.results, a.dest):
         print(path)
     return 0

@@ -243,3 +243,18 @@ def test_a_results_store_that_does_not_exist_is_refused_not_rendered_as_nothing_
     err = capsys.readouterr().err
     assert f"results='{tmp_path / 'typo'}' is invalid: expected the results store" in err
     assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_figures_from_a_folder_without_runs_say_so(tmp_path, capsys):
+    """Before, a mistyped store that exists drew the formula figures alone and said nothing."""
+    empty, dest = tmp_path / "empty", tmp_path / "figures"
+    empty.mkdir()
+    assert main(["figures", "--results", str(empty), "--dest", str(dest)]) == 0
+    out, err = capsys.readouterr()
+    assert "warning:" in err and "holds no stored run" in err and "01_pytorch_schedulers.png" in out
+    run = empty / "other_study" / "x-s0-0000"  # one run, of a study no figure draws
+    run.mkdir(parents=True)
+    (run / "config.json").write_text('{"label": "x", "seed": 0}')
+    (run / "summary.json").write_text('{"status": "finished"}')
+    assert main(["figures", "--results", str(empty), "--dest", str(dest)]) == 0
+    assert "warning" not in capsys.readouterr().err
