@@ -272,13 +272,15 @@ def cmd_claims(a: argparse.Namespace) -> int:
     from .claims import write_claims, write_readme
     from .figures import write_overview
 
-    for path in write_overview(_store(a.results), Path(a.dest).parent / "figures"):  # the figure CLAIMS.md shows
+    own = Path(_store(a.results)).resolve() == Path(DEFAULT_ROOT).resolve()
+    # the repository's CLAIMS.md and README judge the repository's store, never another one
+    dest = a.dest or ("CLAIMS.md" if own else str(Path(a.results) / "CLAIMS.md"))
+    for path in write_overview(a.results, Path(dest).parent / "figures"):  # the figure CLAIMS.md shows
         print(path)
-    print(write_claims(a.results, a.dest))
+    print(write_claims(a.results, dest))
     readme = a.readme
-    if readme is None:  # the repository's README shows the repository's store, never another one
-        readme = "README.md" if (Path(a.results).resolve() == Path(DEFAULT_ROOT).resolve()
-                                 and a.dest == "CLAIMS.md") else ""
+    if readme is None:
+        readme = "README.md" if own and dest == "CLAIMS.md" else ""
     if readme:
         write_readme(a.results, readme)
         print(readme)
@@ -408,8 +410,9 @@ def add_commands(sub) -> None:
 
     c = sub.add_parser("claims", help="write CLAIMS.md and its overview figure from stored results (no training)")
     c.add_argument("--results", default=str(DEFAULT_ROOT), help="the results store to judge (default %(default)s)")
-    c.add_argument("--dest", default="CLAIMS.md", help="the Markdown file to write (default %(default)s); the "
-                   "overview figure goes to figures/ beside it")
+    c.add_argument("--dest", default=None, help="the Markdown file to write (default CLAIMS.md for the repository's "
+                   "store, else CLAIMS.md inside the store given, as `study --out` writes it); the overview figure "
+                   "goes to figures/ beside it")
     c.add_argument("--readme", default=None, help="also refresh this README's results table (its claims markers); "
                    "'' to leave it. Default: README.md when --results and --dest are the defaults, else none, so "
                    "that another store's claims never overwrite the repository's table")

@@ -717,6 +717,11 @@ def test_claims_from_another_store_leave_the_repositorys_readme_alone(tmp_path, 
     assert (tmp_path / "README.md").read_text().splitlines()[1] == "old" and (tmp_path / "elsewhere" / "CLAIMS.md").exists()
     assert main(["claims", "--results", str(store), "--dest", "elsewhere/CLAIMS.md", "--readme", "README.md"]) == 0
     assert "old" not in (tmp_path / "README.md").read_text()  # named: refreshed
+    # nor the repository's CLAIMS.md and overview figure, unless --dest names them: they go inside the store given
+    (tmp_path / "CLAIMS.md").write_text("the repository's")
+    assert main(["claims", "--results", str(store)]) == 0
+    assert (tmp_path / "CLAIMS.md").read_text() == "the repository's" and not (tmp_path / "figures").exists()
+    assert f"from the runs stored under `{store}/`" in (store / "CLAIMS.md").read_text()
 
 
 def test_the_start_figure_draws_every_c4_run_from_its_first_logged_window(tmp_path):
