@@ -817,7 +817,8 @@ def write_readme(root: Path | str = DEFAULT_ROOT, readme: Path | str = README) -
 
 
 def write_claims(root: Path | str = DEFAULT_ROOT, dest: Path | str = "CLAIMS.md") -> Path:
-    write_atomic(Path(dest), claims_markdown(root))
+    """CLAIMS.md at ``dest``, linking the notebooks and figures that exist beside it."""
+    write_atomic(Path(dest), claims_markdown(root, Path(dest).resolve().parent))
     return Path(dest)
 
 

@@ -27,10 +27,18 @@ def default_profile() -> tuple[str, str]:
     return "quick", "no CUDA device: the quick CPU profile (smoke runs, not a reproduction)"
 
 
-def executed_dir(profile: str) -> Path:
+def executed_dir(profile: str, base: Path = ROOT) -> Path:
     """Full-profile notebooks are the study's record (``notebooks/executed/``); the others go
-    to a sub-folder so a CPU smoke run never overwrites them."""
-    return NOTEBOOKS / "executed" if profile == "full" else NOTEBOOKS / "executed" / profile
+    to a sub-folder so a CPU smoke run never overwrites them. ``base``: the checkout, or the
+    store that ``study --out`` renders into."""
+    folder = Path(base) / "notebooks" / "executed"
+    return folder if profile == "full" else folder / profile
+
+
+def _shown(path: Path) -> str:
+    """A path as a message gives it: from the checkout's root where it lies inside."""
+    path = Path(path).resolve()
+    return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
 # On Ctrl-C papermill interrupts the kernel, asks it to shut down, and kills it after jupyter_client's
@@ -122,6 +130,8 @@ def run_profile(profile: str | None = None, only: list[str] | None = None, out: 
         why = "as requested"
     print(f"profile: {profile} — {why}", flush=True)
     root = out or str(DEFAULT_ROOT)
+    # what is rendered from another store goes inside it: the checkout's record shows only its own store
+    base = Path(out) if out else ROOT
     t0 = time.perf_counter()
     before = {str(r.path) for r in find_runs(root, profile=profile)}
     studies = [s for s in STUDIES if not only or s in only]
@@ -152,28 +162,28 @@ def run_profile(profile: str | None = None, only: list[str] | None = None, out: 
                 # make reproduce's, so it is rendered the same (and re-rendering leaves git clean)
                 no_train = not train_missing and any(j.file == study for j in missing)
                 params = ({"train_missing": False} if no_train else {}) | ({"data": data} if data else {})
-                path = render(study, profile, out=out, parameters=params or None)
+                path = render(study, profile, out=out, dest=executed_dir(profile, base), parameters=params or None)
             except PapermillExecutionError as e:
-                failed = executed_dir(profile) / f"{study}.failed.ipynb"
+                failed = executed_dir(profile, base) / f"{study}.failed.ipynb"
                 if e.ename == "DataError":  # no data, no download: the one line that says what to do
                     tqdm.write(f"error: {e.evalue}", file=sys.stderr)  # on its own line, above the bar
                     return 2
                 tqdm.write(f"\nnotebook {study} failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-                           f"(the partly executed copy is {failed.relative_to(ROOT)}; the last good notebook is "
+                           f"(the partly executed copy is {_shown(failed)}; the last good notebook is "
                            "untouched)", file=sys.stderr)
                 return 1
             bar.rendered()
-            tqdm.write(f"executed {path.relative_to(ROOT)} (+ .html)")
-    for path in make_all(root, ROOT / "figures"):
-        tqdm.write(f"figure {Path(path).relative_to(ROOT)}")
-    claims = write_claims(root, ROOT / "CLAIMS.md") if not out else write_claims(root, Path(out) / "CLAIMS.md")
+            tqdm.write(f"executed {_shown(path)} (+ .html)")
+    for path in make_all(root, base / "figures"):
+        tqdm.write(f"figure {_shown(path)}")
+    claims = write_claims(root, base / "CLAIMS.md")
     if not out:
         write_readme(root, ROOT / "README.md")  # its results-at-a-glance table
     after = {str(r.path) for r in find_runs(root, profile=profile)}
     used = len(after)
-    claims = claims.resolve().relative_to(ROOT) if claims.resolve().is_relative_to(ROOT) else claims
+    figures = base / "figures" if profile == "full" else base / "figures" / profile
     print(f"done in {time.perf_counter() - t0:.0f} s: {len(after - before)} run(s) trained, "
           f"{used - len(after - before)} loaded from the store ({root}).\n"
-          f"Look at {claims} (paper against ours), {executed_dir(profile).relative_to(ROOT)}/ (the notebooks) "
-          f"and figures/{'' if profile == 'full' else profile + '/'} (PNG and PDF).")
+          f"Look at {_shown(claims)} (paper against ours), {_shown(executed_dir(profile, base))}/ (the notebooks) "
+          f"and {_shown(figures)}/ (PNG and PDF).")
     return 0

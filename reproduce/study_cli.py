@@ -382,7 +382,9 @@ def add_commands(sub) -> None:
     s.add_argument("--profile", choices=PROFILES,
                    help="default: full on a CUDA machine, quick otherwise")
     s.add_argument("--only", nargs="+", metavar="STUDY", help="e.g. 04_clr_vs_fixed")
-    s.add_argument("--out", help="results root override (default: the YAML's, experiments/results)")
+    s.add_argument("--out", help="results root override (default: the YAML's, experiments/results); the notebooks, "
+                   "figures and CLAIMS.md rendered from another store go inside it (OUT/notebooks/executed/, "
+                   "OUT/figures/, OUT/CLAIMS.md), so the checkout's record shows only its own store")
     s.add_argument("--data", help="CIFAR-10 folder (default $CIFAR10_DIR, else torchvision's download)")
     s.add_argument("--no-train", dest="train", action="store_false",
                    help="render from stored runs only; list the missing ones instead of training them")

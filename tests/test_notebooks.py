@@ -80,14 +80,19 @@ def test_reproduce_says_what_it_did_and_where_to_look(tmp_path, monkeypatch, cap
         (d / "summary.json").write_text(json.dumps({"status": "finished"}))
 
     store("adam-fixed")  # already in the store
-    monkeypatch.setattr(notebooks, "render", lambda study, *a, **k: store("adam-clr") or
-                        notebooks.executed_dir("quick") / f"{study}.ipynb")
-    monkeypatch.setattr(notebooks, "make_all", lambda *a, **k: [])
-    monkeypatch.setattr(claims, "write_claims", lambda root, dest: Path(dest))
+    written = {}
+    monkeypatch.setattr(notebooks, "render", lambda study, *a, dest, **k: store("adam-clr") or
+                        written.setdefault("notebook", dest / f"{study}.ipynb"))
+    monkeypatch.setattr(notebooks, "make_all", lambda store, dest: written.setdefault("figures", dest) and [])
+    monkeypatch.setattr(claims, "write_claims", lambda store, dest: written.setdefault("claims", Path(dest)))
     assert notebooks.run_profile(profile="quick", only=["07_adam_clr"], out=str(root)) == 0
     out = capsys.readouterr().out
     assert "1 run(s) trained, 1 loaded from the store" in out
-    assert "notebooks/executed/quick/ (the notebooks)" in out and "figures/quick/" in out
+    # rendered from another store: every file inside it, none over the checkout's record
+    assert written == {"notebook": root / "notebooks" / "executed" / "quick" / "07_adam_clr.ipynb",
+                       "figures": root / "figures", "claims": root / "CLAIMS.md"}
+    shown = root.resolve()  # messages give a path outside the checkout whole
+    assert f"{shown}/notebooks/executed/quick/ (the notebooks)" in out and f"{shown}/figures/quick/ (PNG" in out
     # the fake stored run's id is no study file's: the plan warns that it would join its label's runs
     assert "warning: 1 stored run folder(s) that no study file lists" in out and "adam-fixed-s0-0000" in out
 
@@ -125,7 +130,7 @@ def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, monkeypatc
         raise PapermillExecutionError(3, 3, "load_cifar10()", "DataError", "data=download failed: ... --data PATH", [])
 
     monkeypatch.setattr(pm, "execute_notebook", fails)
-    monkeypatch.setattr(notebooks, "executed_dir", lambda profile: dest)
+    monkeypatch.setattr(notebooks, "executed_dir", lambda profile, base=None: dest)
     with pytest.raises(PapermillExecutionError):
         notebooks.render("07_adam_clr", "quick", dest=dest)
     assert good.read_text() == "the committed record" and (dest / "07_adam_clr.failed.ipynb").exists()
@@ -155,7 +160,7 @@ def test_no_train_changes_a_notebook_only_where_runs_are_missing(tmp_path, monke
 
     seen = {}
 
-    def render(study, profile, out=None, parameters=None):
+    def render(study, profile, out=None, dest=None, parameters=None):
         seen[study] = parameters
         return notebooks.executed_dir(profile) / f"{study}.ipynb"
 
