@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 from .range_test import RangeTestResult, suggest  # noqa: E402
+from .results import write_atomic  # noqa: E402
 from .schedules import Schedule  # noqa: E402
 
 sns.set_theme(style="whitegrid", context="notebook")
@@ -22,18 +23,21 @@ sns.set_theme(style="whitegrid", context="notebook")
 def save(fig, path: str | Path, source: str | None = None) -> list[Path]:
     """Save ``fig`` to ``path``; a path without suffix gets both .png and .pdf (citable).
     ``source`` (the runs it was drawn from and their commits) goes into the file's own metadata
-    (PNG ``Source``, PDF ``Subject``), so a figure cut out of a report still says where it came from."""
+    (PNG ``Source``, PDF ``Subject``), so a figure cut out of a report still says where it came from.
+    Each file is written whole or not at all: an interrupted ``make figures`` leaves the last one."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     targets = [path] if path.suffix else [path.with_suffix(".png"), path.with_suffix(".pdf")]
     for t in targets:  # no creation date in PDFs: the same results give the same file
         meta = {"CreationDate": None} if t.suffix == ".pdf" else {}
         if source:
             meta["Subject" if t.suffix == ".pdf" else "Source"] = source
         if t.suffix == ".png":
-            t.write_bytes(palette_png(fig, 150, meta))
+            data = palette_png(fig, 150, meta)
         else:
-            fig.savefig(t, dpi=150, bbox_inches="tight", metadata=meta or None)
+            buf = io.BytesIO()
+            fig.savefig(buf, format=t.suffix.lstrip(".") or None, dpi=150, bbox_inches="tight", metadata=meta or None)
+            data = buf.getvalue()
+        write_atomic(t, data)
     plt.close(fig)
     return targets
 

@@ -587,6 +587,25 @@ def test_every_figure_fits_a_reports_text_width():
     assert not tall, f"taller than a page at 6.5 in wide: {tall}"
 
 
+def test_a_figure_write_interrupted_leaves_the_last_figure_whole(tmp_path, monkeypatch):
+    """`make figures` stopped mid-write once could leave half a PNG or PDF where the committed one was."""
+    import matplotlib.pyplot as plt
+
+    import reproduce.results as results
+    from reproduce.plots import save
+
+    for suffix in (".png", ".pdf"):
+        (tmp_path / f"fig{suffix}").write_bytes(b"the last figure")
+
+    def interrupted(_fd):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(results.os, "fsync", interrupted)  # the file is written, not yet in place
+    with pytest.raises(KeyboardInterrupt):
+        save(plt.subplots()[0], tmp_path / "fig")
+    assert [f.read_bytes() for f in sorted(tmp_path.iterdir())] == [b"the last figure"] * 2  # and no half file beside
+
+
 def test_figures_are_saved_as_256_colour_pngs_that_look_like_matplotlibs_and_keep_their_source(tmp_path):
     """Every byte of the repository travels with each command to a lent GPU machine, so figures are
     written as palette PNGs: the same picture as matplotlib's own PNG to the eye, its source kept."""
