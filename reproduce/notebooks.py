@@ -14,7 +14,7 @@ from traitlets.config import Config
 
 from .figures import make_all
 from .progress import PlanProgress, estimate, planned
-from .results import DEFAULT_ROOT, command, find_runs
+from .results import DEFAULT_ROOT, command, find_runs, write_atomic
 from .studies import STUDIES, load_spec, unlisted_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -104,7 +104,7 @@ def render(study: str, profile: str, *, out: str | None = None, dest: Path | Non
     nbformat.write(nb, partial)
     os.replace(partial, target)
     html, _ = HTMLExporter(template_name="classic").from_notebook_node(nb)
-    target.with_suffix(".html").write_text(html)
+    write_atomic(target.with_suffix(".html"), html)
     return target
 
 

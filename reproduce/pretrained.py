@@ -10,6 +10,7 @@ bf16 on a GPU) can move a prediction or two; the printed difference says by how 
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import torch
@@ -17,7 +18,7 @@ from tqdm.auto import tqdm
 
 from . import models
 from .data import Normalizer, load_cifar10
-from .results import Run
+from .results import Run, write_atomic
 
 RECORDED = ("test_accuracy", "test_accuracy_all", "test_accuracy_exact_as_jpeg", "test_jpeg_lost", "test_jpeg_gained",
             "test_n")
@@ -31,11 +32,11 @@ def export(run_path: Path | str, dest: Path | str) -> Path:
         raise FileNotFoundError(f"run={run_path} has no model.pt: it must be trained with save_weights")
     state = torch.load(weights, map_location="cpu", weights_only=True)
     half = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest, blob = Path(dest), io.BytesIO()
     torch.save({"state_dict": half, "config": run.config, "run": run.path.as_posix(),
                 "recorded": {k: run.summary.get(k) for k in RECORDED},
-                "provenance": {k: run.provenance.get(k) for k in ("git", "device_name", "versions", "command")}}, dest)
+                "provenance": {k: run.provenance.get(k) for k in ("git", "device_name", "versions", "command")}}, blob)
+    write_atomic(dest, blob.getvalue())  # a shipped file is whole or not there
     return dest
 
 

@@ -565,7 +565,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
         status = "finished"
     if main:
         if cfg.save_weights:
-            torch.save(model.state_dict(), rd.path / "model.pt")
+            _save_checkpoint(rd.path / "model.pt", model.state_dict())  # whole or not at all, as a checkpoint
         # the final evaluation's per-image verdicts (where this process made it; a folder evaluator keeps none)
         verdicts = evaluate.verdict_bits() if (status == "finished" and evaluated_at == total
                                                and hasattr(evaluate, "verdict_bits")) else {}
