@@ -4,6 +4,7 @@ the jobs write to as any run does (one folder per run, written atomically by tha
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +12,39 @@ from tqdm.auto import tqdm
 
 from .results import DEFAULT_ROOT
 from .studies import execute, expand
-from .train import TrainConfig
+from .train import Interrupted, TrainConfig
 
 EXECUTORS = ("local", "slurm")
 
 
-def run_one(config: dict, range_args: dict | None, root: str) -> dict:
-    """One job: train (or range-test) one config into ``root``; returns its summary."""
-    cfg = TrainConfig.from_dict(config)
-    run = execute(cfg, range_args, root)
-    return {"label": cfg.label, "seed": cfg.seed, "path": str(run.path), **run.summary}
+class RunOne:
+    """One job: train (or range-test) one config into ``root``; returns its summary.
+
+    Ahead of a Slurm job's time limit (or a preemption) submitit sends SIGUSR2. The run takes it as
+    it takes SIGTERM: it checkpoints at the step it reached and stops. Then the signal goes on to
+    submitit's own handler, which requeues the job (this callable is checkpointable: the same job
+    again, which resumes the run) or, out of requeues, ends it. Without this, submitit's handler
+    would end the job mid-step, losing the steps since the last periodic checkpoint."""
+
+    def __call__(self, config: dict, range_args: dict | None, root: str) -> dict:
+        cfg = TrainConfig.from_dict(config)
+        try:
+            run = execute(cfg, range_args, root)
+        except Interrupted as e:
+            handler = signal.getsignal(e.signum) if e.signum == getattr(signal, "SIGUSR2", None) else None
+            if callable(handler):  # submitit's, back in place once the run let go of the signal
+                handler(e.signum, None)
+            raise
+        return {"label": cfg.label, "seed": cfg.seed, "path": str(run.path), **run.summary}
+
+    def checkpoint(self, *args: Any, **kwargs: Any):
+        """submitit's hook: what to requeue, the same job (the run resumes from its checkpoint)."""
+        from submitit.helpers import DelayedSubmission
+
+        return DelayedSubmission(self, *args, **kwargs)
+
+
+run_one = RunOne()
 
 
 def plan(spec: dict[str, Any], only: list[str] | None = None, seeds: list[int] | None = None):

@@ -72,7 +72,17 @@ PROFILES = ("full", "quick", "smoke", "custom")
 
 
 class Interrupted(Exception):
-    """Training stopped by SIGTERM/SIGINT after saving a checkpoint; rerun to resume."""
+    """Training stopped by a signal (:data:`STOP_SIGNALS`) after saving a checkpoint; rerun to resume.
+    ``signum``: the signal, for whoever decides what comes next (a Slurm job's requeue: ``reproduce.sweep``)."""
+
+    def __init__(self, message: str, signum: int | None = None) -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+# what stops a run at the step it reached, with a checkpoint: SIGTERM (timeout, a batch queue's limit), SIGINT
+# (Ctrl-C, papermill's interrupt) and SIGUSR2, which Slurm sends through submitit ahead of a job's time limit
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR2") if hasattr(signal, name))
 
 
 @dataclass
@@ -290,7 +300,7 @@ def training_step(optimizer: torch.optim.Optimizer, device: str, amp: bool):
 
 @contextmanager
 def _stop_on_signals():
-    """SIGTERM/SIGINT set a flag the loop checks after each iteration (main thread only)."""
+    """:data:`STOP_SIGNALS` set a flag the loop checks after each iteration (main thread only)."""
     flag = {"signal": None}
     handlers = {}
 
@@ -298,7 +308,7 @@ def _stop_on_signals():
         flag["signal"] = signum
 
     try:
-        for s in (signal.SIGTERM, signal.SIGINT):
+        for s in STOP_SIGNALS:
             try:
                 handlers[s] = signal.signal(s, handler)
             except ValueError:  # not in the main thread
@@ -557,7 +567,7 @@ def _train(cfg: TrainConfig, rd: RunDir, rank: int, world: int, *, force: bool, 
                     if stopping:
                         bar.close()
                         raise Interrupted(f"stopped by signal {stop['signal'] or '(on another rank)'} at iteration {it}/{total}; "
-                                          f"checkpoint saved in {rd.path}: run the same command again to resume")
+                                          f"checkpoint saved in {rd.path}: run the same command again to resume", stop["signal"])
     bar.close()
     train_time += time.perf_counter() - t_train
     elapsed += time.perf_counter() - t0
@@ -682,7 +692,8 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
             _save_checkpoint(rd.checkpoint, {"iteration": e.state["iteration"], "test": e.state,  # iteration: for run-study's plan
                                              "rng": torch.get_rng_state(), "elapsed": before + time.perf_counter() - t0})
             raise Interrupted(f"stopped by signal {signalled['signal']} at iteration {e.state['iteration']}/{total}; "
-                              f"checkpoint saved in {rd.path}: run the same command again to resume") from None
+                              f"checkpoint saved in {rd.path}: run the same command again to resume",
+                              signalled["signal"]) from None
     elapsed = before + time.perf_counter() - t0
     rows = result.history.assign(kind="range").to_dict("records")
     rd.metrics.unlink(missing_ok=True)

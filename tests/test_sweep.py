@@ -36,3 +36,52 @@ def test_cli_sweep_and_bad_executor(tmp_path):
     assert len(find_runs(tmp_path / "r", "sweep_test")) == 1
     with pytest.raises(ValueError, match="executor"):
         make_executor("pbs", tmp_path)
+
+
+def test_a_slurm_jobs_time_limit_checkpoints_the_run_then_hands_submitit_the_requeue(tmp_path, monkeypatch):
+    """submitit signals SIGUSR2 ahead of a Slurm job's time limit and, for a function that is not
+    checkpointable, ended the job inside its handler, mid-step. Now the run checkpoints at the step it
+    reached first, then submitit's handler (here a stand-in) gets the signal, and the job it requeues
+    (checkpoint()) is the same one, which finishes the run."""
+    import os
+    import signal
+
+    import torch
+
+    from reproduce.schedules import Schedule
+    from reproduce.studies import expand
+    from reproduce.sweep import run_one
+    from reproduce.train import Interrupted
+
+    spec = SPEC | {"out": str(tmp_path), "defaults": SPEC["defaults"] | {"iterations": 60, "log_every": 5}}
+    cfg, _ = next(iter(expand(spec, ["a"])))
+    real, sent = Schedule.lr, []
+
+    def lr(self, it):  # read at each logging point: the signal comes at the first from iteration 20 on
+        if it >= 19 and not sent:
+            sent.append(it)
+            os.kill(os.getpid(), signal.SIGUSR2)
+        return real(self, it)
+
+    handed = []
+
+    def submitit_handler(signum, _frame):  # what submitit's checkpoint_and_try_requeue is handed
+        (folder,) = (tmp_path / "sweep_test").iterdir()
+        handed.append((signum, torch.load(folder / "checkpoint.pt", weights_only=False)["iteration"]))
+
+    monkeypatch.setattr(Schedule, "lr", lr)
+    old = signal.signal(signal.SIGUSR2, submitit_handler)
+    try:
+        with pytest.raises(Interrupted, match=r"at iteration \d+/60") as stopped:
+            run_one(cfg.to_dict(), None, str(tmp_path))
+        assert signal.getsignal(signal.SIGUSR2) is submitit_handler  # the run let go of it again
+    finally:
+        signal.signal(signal.SIGUSR2, old)
+    at = int(str(stopped.value).split("at iteration ")[1].split("/")[0])
+    assert 20 <= at < 60  # no periodic checkpoint comes before 500: this one is the signal's
+    assert handed == [(signal.SIGUSR2, at)]  # handed on after the checkpoint at the step it reached
+    monkeypatch.setattr(Schedule, "lr", real)
+    again = run_one.checkpoint(cfg.to_dict(), None, str(tmp_path))  # what submitit requeues
+    assert again.function is run_one and again.args == (cfg.to_dict(), None, str(tmp_path))
+    summary = again.function(*again.args)
+    assert summary["status"] == "finished" and summary["iterations_done"] == 60
