@@ -4,8 +4,10 @@ and CLAIMS.md. Notebooks train through the results cache, so stored runs are onl
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -41,11 +43,62 @@ def _shown(path: Path) -> str:
     return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
 
 
-# On Ctrl-C papermill interrupts the kernel, asks it to shut down, and kills it after jupyter_client's
-# shutdown_wait_time (5 s). A run checkpoints after the step (and any evaluation) it is in when the
-# interrupt comes, which on a CPU can take longer than that: a kill then would lose the steps since its
-# last periodic checkpoint.
+# A kernel being shut down is killed after jupyter_client's shutdown_wait_time (5 s). A run checkpoints
+# after the step (and any evaluation) it is in when interrupted, which on a CPU can take longer than that:
+# a kill then would lose the steps since its last periodic checkpoint.
 PATIENT_KERNEL = Config({"KernelManager": {"shutdown_wait_time": 120.0}})
+
+# Stopping `study`. Its runs train in a notebook kernel, in a process session of its own that neither
+# Ctrl-C nor SIGTERM reaches. So the first of either is handed on to the kernel as an interrupt: the run
+# there checkpoints at the step it reached and its cell fails, and `render` turns that failure into the
+# KeyboardInterrupt that ends `study` with its one-line message. A second signal, or one that comes while
+# no kernel runs, stops `study` at once.
+_KERNELS: list = []  # the kernel managers of the notebooks executing now
+_STOP = {"requested": False}
+
+
+def _interrupt_kernels() -> bool:
+    """SIGINT to each running kernel's process group, as jupyter_client interrupts one (called from a
+    signal handler, so no event loop): False where no kernel runs yet."""
+    sent = False
+    for km in list(_KERNELS):
+        prov = getattr(km, "provisioner", None)
+        pgid, pid = getattr(prov, "pgid", None), getattr(prov, "pid", None)
+        try:
+            if pgid:
+                os.killpg(pgid, signal.SIGINT)
+            elif pid:
+                os.kill(pid, signal.SIGINT)
+            else:
+                continue
+            sent = True
+        except ProcessLookupError:
+            pass
+    return sent
+
+
+@contextmanager
+def stops_handed_to_kernels():
+    """Ctrl-C and SIGTERM while the notebooks execute: handed to the running kernel first (above)."""
+
+    def on_signal(signum, _frame):
+        if _STOP["requested"] or not _interrupt_kernels():
+            raise KeyboardInterrupt
+        _STOP["requested"] = True
+
+    _STOP["requested"] = False
+    old = {}
+    try:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                old[s] = signal.signal(s, on_signal)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        _STOP["requested"] = False
 
 VOLATILE_CELL_KEYS = ("execution", "papermill")  # timestamps and durations of each cell
 
@@ -81,7 +134,9 @@ def render(study: str, profile: str, *, out: str | None = None, dest: Path | Non
     """Run one notebook with its profile's parameters (plus overrides) and export HTML beside it."""
     import nbformat
     import papermill as pm
+    from jupyter_client.manager import KernelManager
     from nbconvert import HTMLExporter
+    from papermill.exceptions import PapermillExecutionError
 
     params = load_spec(study, profile) | (parameters or {})
     if out:
@@ -93,13 +148,26 @@ def render(study: str, profile: str, *, out: str | None = None, dest: Path | Non
     # replaces the committed notebook with a half-executed one (the failed copy is kept, named so)
     partial = dest / f"{study}.failed.ipynb"
     os.environ.setdefault("CLR_REPRO_COMMAND", command())  # what the runs' provenance records, not the kernel's argv
+    class Tracked(KernelManager):  # papermill's kernel manager, known here so that a signal can reach its kernel
+        def __init__(self, **kwargs) -> None:
+            super().__init__(**kwargs)
+            _KERNELS.append(self)
+
     try:
         pm.execute_notebook(str(NOTEBOOKS / f"{study}.ipynb"), str(partial), parameters=params, cwd=str(ROOT),
                             kernel_name="python3", progress_bar=False, log_output=False, config=PATIENT_KERNEL,
+                            kernel_manager_class=Tracked,
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no TCP / shutdown chatter
-    except KeyboardInterrupt:  # stopped, not failed: no half-executed copy named as a failure
+    except PapermillExecutionError:
+        if not _STOP["requested"]:
+            raise
+        partial.unlink(missing_ok=True)  # stopped, not failed: no half-executed copy named as a failure
+        raise KeyboardInterrupt from None
+    except KeyboardInterrupt:
         partial.unlink(missing_ok=True)
         raise
+    finally:
+        _KERNELS[:] = [km for km in _KERNELS if not isinstance(km, Tracked)]
     nb = stable(nbformat.read(partial, as_version=4))
     nbformat.write(nb, partial)
     os.replace(partial, target)

@@ -7,10 +7,8 @@ submitit, papermill, matplotlib or scipy, which a machine that only runs experim
 from __future__ import annotations
 
 import argparse
-import signal
 import sys
 import time
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -167,35 +165,17 @@ def cmd_sweep(a: argparse.Namespace) -> int:
 
 
 def cmd_study(a: argparse.Namespace) -> int:
-    from .notebooks import run_profile
+    from .notebooks import run_profile, stops_handed_to_kernels
 
     if a.out and not a.train:  # rendering only: a mistyped store would redraw every notebook with nothing run
         _store(a.out)
     try:
-        with sigterm_as_ctrl_c():
+        with stops_handed_to_kernels():  # Ctrl-C and SIGTERM: the run in the notebook checkpoints first
             return run_profile(profile=a.profile, only=a.only, out=a.out, train_missing=a.train, data=a.data)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: one line, not papermill's 45-line traceback
         print("\ninterrupted: finished runs are stored and an interrupted run keeps its checkpoint; "
               "run the same command again to resume", file=sys.stderr)
         return 130
-
-
-@contextmanager
-def sigterm_as_ctrl_c():
-    """SIGTERM (``timeout``, a batch queue's limit) stops ``study`` as Ctrl-C does. The runs train in a
-    notebook kernel, in a session of its own that neither signal reaches; on Ctrl-C papermill interrupts
-    that kernel, and its training loop checkpoints where it stands. Python's default for SIGTERM would end
-    this process at once instead, and the kernel with it, losing every step since the last periodic
-    checkpoint and leaving the run's lock behind."""
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt
-
-    old = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
 
 
 def _store(results: str) -> str:

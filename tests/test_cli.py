@@ -169,9 +169,11 @@ sys.exit(main(["study", "--profile", "smoke", "--only", "07_adam_clr", "--out", 
 """
 
 
-def test_study_stopped_by_sigterm_checkpoints_the_run_in_its_notebook_where_it_stood(tmp_path):
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_study_stopped_by_sigterm_checkpoints_the_run_in_its_notebook_where_it_stood(tmp_path, sig):
     """Before, SIGTERM ended `study` at once and its kernel with it: the run kept only its last periodic
-    checkpoint (here none), its lock stayed behind, and nothing was printed."""
+    checkpoint (here none), its lock stayed behind, and nothing was printed. Ctrl-C (SIGINT) reached the
+    kernel only through papermill's clean-up, from wherever the KeyboardInterrupt struck."""
     import torch
 
     store = tmp_path / "results"
@@ -185,7 +187,7 @@ def test_study_stopped_by_sigterm_checkpoints_the_run_in_its_notebook_where_it_s
             break
         time.sleep(0.1)
     assert p.poll() is None and metrics, "the run never started training"
-    p.send_signal(signal.SIGTERM)
+    p.send_signal(sig)
     _, err = p.communicate(timeout=150)
     assert p.returncode == 130 and "interrupted:" in err and "Traceback" not in err
     run = metrics.parent
