@@ -224,6 +224,8 @@ def run_profile(profile: str | None = None, only: list[str] | None = None, out: 
               f"{', ...' if len(stale) > 3 else ''})", flush=True)
     with PlanProgress(jobs, seconds, len(studies), desc=f"{profile} profile") as bar:
         for study in studies:
+            if _STOP["requested"]:  # a stop handed to a kernel whose notebook then finished: none after it
+                raise KeyboardInterrupt
             bar.working_on(f"notebook {study}")
             try:
                 # --no-train matters only where runs are missing; elsewhere the notebook is the same as

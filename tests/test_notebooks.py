@@ -114,6 +114,23 @@ def test_a_plan_too_long_for_a_cpu_says_so_in_hours_and_what_else_to_do(tmp_path
         assert any(line.startswith("note: that is a GPU's work") and "--no-train" in line for line in lines) is note
 
 
+def test_a_stop_that_lands_as_a_notebook_finishes_starts_no_further_notebook(tmp_path, monkeypatch):
+    """Ctrl-C handed to a kernel whose last cell had just run fails no cell: study must still stop there."""
+    from reproduce import notebooks
+
+    rendered = []
+
+    def render(study, profile, **_k):
+        rendered.append(study)
+        notebooks._STOP["requested"] = True  # the signal came while this notebook was finishing
+        return notebooks.executed_dir("smoke") / f"{study}.ipynb"
+
+    monkeypatch.setattr(notebooks, "render", render)
+    with notebooks.stops_handed_to_kernels(), pytest.raises(KeyboardInterrupt):
+        notebooks.run_profile("smoke", only=["01_schedules", "02_stepsize"], out=str(tmp_path), train_missing=False)
+    assert rendered == ["01_schedules"] and notebooks._STOP["requested"] is False  # reset on the way out
+
+
 def test_a_failed_notebook_never_replaces_the_last_good_one(tmp_path, monkeypatch, capsys):
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
