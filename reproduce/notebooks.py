@@ -18,6 +18,7 @@ from .figures import make_all
 from .progress import PlanProgress, estimate, planned
 from .results import DEFAULT_ROOT, command, find_runs, write_atomic
 from .studies import STUDIES, load_spec, unlisted_runs
+from .train import signals_handled
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -87,17 +88,10 @@ def stops_handed_to_kernels():
         _STOP["requested"] = True
 
     _STOP["requested"] = False
-    old = {}
     try:
-        for s in (signal.SIGINT, signal.SIGTERM):
-            try:
-                old[s] = signal.signal(s, on_signal)
-            except ValueError:  # not the main thread: signals stay as they are
-                pass
-        yield
+        with signals_handled(on_signal, (signal.SIGINT, signal.SIGTERM)):
+            yield
     finally:
-        for s, h in old.items():
-            signal.signal(s, h)
         _STOP["requested"] = False
 
 VOLATILE_CELL_KEYS = ("execution", "papermill")  # timestamps and durations of each cell
@@ -158,16 +152,13 @@ def render(study: str, profile: str, *, out: str | None = None, dest: Path | Non
                             kernel_name="python3", progress_bar=False, log_output=False, config=PATIENT_KERNEL,
                             kernel_manager_class=Tracked,
                             extra_arguments=["--IPKernelApp.log_level=CRITICAL"])  # no TCP / shutdown chatter
-    except PapermillExecutionError:
-        if not _STOP["requested"]:
-            raise
-        partial.unlink(missing_ok=True)  # stopped, not failed: no half-executed copy named as a failure
+    except (PapermillExecutionError, KeyboardInterrupt) as e:
+        if isinstance(e, PapermillExecutionError) and not _STOP["requested"]:
+            raise  # a failure: the partly executed copy stays, named so
+        partial.unlink(missing_ok=True)  # stopped, not failed
         raise KeyboardInterrupt from None
-    except KeyboardInterrupt:
-        partial.unlink(missing_ok=True)
-        raise
     finally:
-        _KERNELS[:] = [km for km in _KERNELS if not isinstance(km, Tracked)]
+        _KERNELS.clear()  # one notebook executes at a time
     nb = stable(nbformat.read(partial, as_version=4))
     nbformat.write(nb, partial)
     os.replace(partial, target)

@@ -251,7 +251,8 @@ def lr_range_test(
     ``stop() -> bool`` is asked after every step; when it says yes, the losses are read and
     :class:`RangeTestStopped` is raised (model and optimizer restored as on any exit). Its ``state``,
     passed as ``resume`` with the same arguments, continues the test: the model and optimizer take
-    the stopped state, and the first ``state['iteration']`` batches of ``batches`` are skipped.
+    the stopped state, and the batches go on from ``state['iteration']`` (a list's are skipped to there;
+    any other ``batches`` must start there itself).
     """
     check_lr_range(start_lr, end_lr, mode)
     if not (isinstance(num_iter, int) and num_iter >= 2):
@@ -281,8 +282,10 @@ def lr_range_test(
             model.load_state_dict(resume["model"])
             optimizer.load_state_dict(resume["optimizer"])
         model.train()
-        source = itertools.cycle(batches) if isinstance(batches, list | tuple) else _cycle(batches)
-        source = itertools.islice(source, first, None)  # a resumed test goes on with the batch it stopped before
+        if isinstance(batches, list | tuple):  # a resumed test goes on with the batch it stopped before
+            source = itertools.islice(itertools.cycle(batches), first, None)
+        else:  # positioned by the caller, which can do it without drawing the batches it skips
+            source = _cycle(batches)
         pending: list[tuple[int, float, torch.Tensor]] = []  # (iteration, lr, loss on the device), not yet read
         for i in tqdm(range(first, num_iter), desc="range test", disable=not progress, leave=False, initial=first,
                       total=num_iter):

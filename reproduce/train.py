@@ -299,24 +299,32 @@ def training_step(optimizer: torch.optim.Optimizer, device: str, amp: bool):
 
 
 @contextmanager
+def signals_handled(handler, signals=STOP_SIGNALS):
+    """``handler`` for ``signals`` inside the block, the previous handlers after it. Only the main
+    thread can set them; elsewhere the signals stay as they are."""
+    old = {}
+    try:
+        for s in signals:
+            try:
+                old[s] = signal.signal(s, handler)
+            except ValueError:  # not in the main thread
+                pass
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextmanager
 def _stop_on_signals():
     """:data:`STOP_SIGNALS` set a flag the loop checks after each iteration (main thread only)."""
     flag = {"signal": None}
-    handlers = {}
 
     def handler(signum, _frame):
         flag["signal"] = signum
 
-    try:
-        for s in STOP_SIGNALS:
-            try:
-                handlers[s] = signal.signal(s, handler)
-            except ValueError:  # not in the main thread
-                pass
+    with signals_handled(handler):
         yield flag
-    finally:
-        for s, h in handlers.items():
-            signal.signal(s, h)
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
@@ -658,12 +666,16 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
     optimizer = make_optimizer(cfg, model)
     evaluate = make_evaluator(eval_images)
 
-    class Batches:  # the device loader's epochs, one after another, for as long as the test asks
+    # a test stopped by a signal left its state in a checkpoint: go on from there (reproduce.range_test)
+    resume = load_checkpoint(rd.checkpoint) if rd.checkpoint.exists() else None
+    first, before = (0, 0.0) if resume is None else (resume["test"]["iteration"], resume["elapsed"])
+
+    class Batches:  # the device loader's epochs, one after another, from batch `first` on, as long as the test asks
         def __iter__(self):
-            epoch = 0
+            epoch, start = divmod(first, len(loader))
             while True:
-                yield from loader.epoch(epoch)
-                epoch += 1
+                yield from loader.epoch(epoch, start=start)
+                epoch, start = epoch + 1, 0
 
     stepper = CompiledOrEager(model, cfg.compile)  # the step mode, as training runs it
     step = training_step(optimizer, cfg.device, cfg.amp)
@@ -671,9 +683,6 @@ def _range_test(cfg: TrainConfig, rd: RunDir, extra: dict, *, start_lr: float, e
     def forward_backward(x, y):
         return stepper.run(step, x, y)[1]  # the loss, on the device
 
-    # a test stopped by a signal left its state in a checkpoint: go on from there (reproduce.range_test)
-    resume = load_checkpoint(rd.checkpoint) if rd.checkpoint.exists() else None
-    first, before = (0, 0.0) if resume is None else (resume["test"]["iteration"], resume["elapsed"])
     if resume is not None:
         torch.set_rng_state(resume["rng"])
     old = read_json(rd.provenance) if first and rd.provenance.exists() else None
